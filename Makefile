@@ -1,0 +1,49 @@
+# hbctl: make demo runs the whole experiment locally; make test runs every test.
+GO      ?= go
+TOOLS   := $(CURDIR)/.tools
+BIN     := $(CURDIR)/bin
+HBCTL   := $(BIN)/hbctl
+INFLUXD := $(TOOLS)/bin/influxd
+STATICCHECK := $(TOOLS)/bin/staticcheck
+
+export HBCTL_BIN := $(HBCTL)
+export HBCTL_INFLUXD := $(INFLUXD)
+
+.PHONY: all build test unit bench lint demo tools clean
+
+all: build
+
+build:
+	$(GO) build -o $(HBCTL) ./cli/hbctl
+
+# Everything: vet, unit tests, fuzz seed corpora, integration and end-to-end
+# tests against real processes and a real InfluxDB.
+test: build tools
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 14m ./...
+
+# Unit tests only, with the race detector.
+unit:
+	$(GO) test -race -count=1 -short ./...
+
+bench: build
+	scripts/bench.sh
+
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+demo: build
+	$(HBCTL) demo
+
+tools: $(INFLUXD)
+
+$(INFLUXD):
+	scripts/influxdb.sh install $(TOOLS)
+
+$(STATICCHECK):
+	GOBIN=$(TOOLS)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+
+clean:
+	rm -rf $(BIN)
