@@ -2,9 +2,29 @@ package app
 
 import (
 	ucli "github.com/urfave/cli/v2"
+
+	agentcmd "github.com/hbctl/hbctl/cli/commands/agent"
+	connectcmd "github.com/hbctl/hbctl/cli/commands/connect"
+	coordinatorcmd "github.com/hbctl/hbctl/cli/commands/coordinator"
+	disconnectcmd "github.com/hbctl/hbctl/cli/commands/disconnect"
+	qpscmd "github.com/hbctl/hbctl/cli/commands/qps"
+	sendcmd "github.com/hbctl/hbctl/cli/commands/send"
+	servercmd "github.com/hbctl/hbctl/cli/commands/server"
+	shakecmd "github.com/hbctl/hbctl/cli/commands/shake"
+	statuscmd "github.com/hbctl/hbctl/cli/commands/status"
 )
 
 // commands lists every command group, one line each.
 func commands() []*ucli.Command {
-	return []*ucli.Command{}
+	return []*ucli.Command{
+		servercmd.Command(),
+		coordinatorcmd.Command(),
+		agentcmd.Command(),
+		connectcmd.Command(),
+		qpscmd.Command(),
+		shakecmd.Command(),
+		sendcmd.Command(),
+		statuscmd.Command(),
+		disconnectcmd.Command(),
+	}
 }

@@ -1,0 +1,142 @@
+// Package server is the 'hbctl server' command: flags in, a running
+// reference server out. The engine is package server.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	hbserver "github.com/hbctl/hbctl/server"
+	"github.com/hbctl/hbctl/telemetry"
+)
+
+// Options is what the flags of 'hbctl server' say.
+type Options struct {
+	Listen     string
+	Admin      string
+	AdminToken string
+	Sets       int
+	MaxQPS     int
+	DataDir    string
+	Seed       int64
+	Users      string
+	WriteTO    time.Duration
+	LogLevel   string
+}
+
+// Command is 'hbctl server'.
+func Command() *ucli.Command {
+	var o Options
+	return &ucli.Command{
+		Name:  "server",
+		Usage: "run the reference red-envelope server",
+		Description: "Holds user connections in SETs, answers SHAKE from envelope pools fed by\n" +
+			"'POST /v1/shake', pushes envelopes on 'POST /v1/send', and journals every\n" +
+			"envelope event to DATA-DIR/ledger.jsonl before the client can see it.\n" +
+			"On startup it prints one line:\n" +
+			"  hbctl server listening wire=ADDR admin=ADDR token_file=PATH\n" +
+			"with the actual ports (when :0 is given). SIGINT/SIGTERM shut it down cleanly.",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "listen", Value: ":1025", Usage: "wire protocol listen address (:0 picks a free port)", EnvVars: []string{"HBCTL_LISTEN"}, Destination: &o.Listen},
+			&ucli.StringFlag{Name: "admin", Value: "127.0.0.1:8989", Usage: "admin HTTP API listen address (loopback by default; \"\" disables it)", EnvVars: []string{"HBCTL_ADMIN"}, Destination: &o.Admin},
+			&ucli.StringFlag{Name: "admin-token", Usage: "admin API bearer token (default: generated into DATA-DIR/admin-token, mode 0600, and reused)", EnvVars: []string{"HBCTL_ADMIN_TOKEN"}, Destination: &o.AdminToken},
+			&ucli.IntFlag{Name: "sets", Value: hbserver.DefaultSets, Usage: "number of SETs (worker goroutines) connections are partitioned into by uid", EnvVars: []string{"HBCTL_SETS"}, Destination: &o.Sets},
+			&ucli.IntFlag{Name: "max-qps", Value: 0, Usage: "SHAKEs per second answered before answering 17 (overloaded); 0 = no limit", EnvVars: []string{"HBCTL_MAX_QPS"}, Destination: &o.MaxQPS},
+			&ucli.StringFlag{Name: "data-dir", Value: "hbctl-server-data", Usage: "directory of the ledger journal and the admin token; reusing it continues the run", EnvVars: []string{"HBCTL_DATA_DIR"}, Destination: &o.DataDir},
+			&ucli.Int64Flag{Name: "seed", Value: 0, Usage: "seed of the amount and share RNG, for reproducible runs; 0 = random", EnvVars: []string{"HBCTL_SEED"}, Destination: &o.Seed},
+			&ucli.StringFlag{Name: "users", Usage: "valid uid range LO-HI, e.g. 0-999999 (LOGIN outside it gets result 1); default: any uid", EnvVars: []string{"HBCTL_USERS"}, Destination: &o.Users},
+			&ucli.DurationFlag{Name: "write-timeout", Value: hbserver.DefaultWriteTimeout, Usage: "how long a client may leave a write blocked before it is disconnected as a slow consumer", EnvVars: []string{"HBCTL_WRITE_TIMEOUT"}, Destination: &o.WriteTO},
+			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error", EnvVars: []string{"HBCTL_LOG_LEVEL"}, Destination: &o.LogLevel},
+		},
+		Action: func(c *ucli.Context) error {
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return Run(ctx, o, c.App.Writer)
+		},
+	}
+}
+
+// Run runs the server until ctx is done.
+func Run(ctx context.Context, o Options, out interface{ Write([]byte) (int, error) }) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return ucli.Exit(fmt.Sprintf("--log-level: %v", err), 2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	users, err := hbserver.ParseUIDRange(o.Users)
+	if err != nil {
+		return ucli.Exit(fmt.Sprintf("--users: %v", err), 2)
+	}
+	lim, err := telemetry.RaiseFileLimit()
+	if err != nil {
+		log.Warn("could not raise the open-file limit", "err", err)
+	}
+	log.Info("open-file limit", "soft_before", lim.Before, "soft", lim.Soft, "hard", lim.Hard, "max_connections", lim.MaxConns())
+
+	srv, err := hbserver.New(hbserver.Config{
+		Sets: o.Sets, MaxQPS: o.MaxQPS, DataDir: o.DataDir, Seed: o.Seed, Users: users,
+		WriteTimeout: o.WriteTO, AdminToken: o.AdminToken, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("listen %s: %w", o.Listen, err)
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+
+	adminAddr := "-"
+	var hs *http.Server
+	if o.Admin != "" {
+		aln, err := net.Listen("tcp", o.Admin)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("admin listen %s: %w", o.Admin, err)
+		}
+		adminAddr = aln.Addr().String()
+		hs = &http.Server{Handler: srv.Admin(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := hs.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("admin: %w", err)
+			}
+		}()
+	}
+	tokenFile := srv.TokenFile()
+	if tokenFile == "" {
+		tokenFile = "-"
+	}
+	fmt.Fprintf(out, "hbctl server listening wire=%s admin=%s token_file=%s\n", ln.Addr(), adminAddr, tokenFile)
+	log.Info("serving", "wire", ln.Addr().String(), "admin", adminAddr, "token_file", tokenFile, "sets", o.Sets, "max_qps", o.MaxQPS, "users", users.String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-errc:
+	}
+	if hs != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		hs.Shutdown(sctx)
+		cancel()
+	}
+	if err := srv.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("close: %w", err)
+	}
+	if runErr == nil {
+		log.Info("stopped; journal closed")
+	}
+	return runErr
+}

@@ -1,0 +1,121 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultSets         = 64
+	DefaultWriteTimeout = 5 * time.Second
+	// DefaultInbox is each SET's inbox capacity in requests: a reader whose
+	// SET is this far behind waits, which pushes back on its TCP stream.
+	DefaultInbox = 4096
+	// DefaultMaxPending is how many response bytes may wait for a client
+	// that does not read before it is disconnected as a slow consumer.
+	DefaultMaxPending = 64 << 10
+)
+
+// Envelope id ranges (PROTOCOL.md): shake envelopes count up from
+// ShakeIDBase, sent envelopes from SendIDBase.
+const (
+	ShakeIDBase uint32 = 0x100000
+	SendIDBase  uint32 = 0x200000
+)
+
+// Config configures a Server.
+type Config struct {
+	Sets         int           // SET count; DefaultSets when 0
+	MaxQPS       int           // SHAKEs per second answered before 17 (overloaded); 0 = off
+	DataDir      string        // required; journal at DataDir/ledger.jsonl
+	Seed         int64         // amount and share RNG seed; 0 = random
+	Users        UIDRange      // valid uids; unset = all
+	WriteTimeout time.Duration // how long a client may leave a write blocked; DefaultWriteTimeout when 0
+	AdminToken   string        // "" = generate and write DataDir/admin-token (0600), or reuse it
+	Logger       *slog.Logger  // slog.Default() when nil
+
+	// Inbox is each SET's inbox capacity; DefaultInbox when 0.
+	Inbox int
+	// MaxPending bounds the unsent response bytes of one connection;
+	// DefaultMaxPending when 0.
+	MaxPending int
+}
+
+func (c *Config) fill() error {
+	if c.DataDir == "" {
+		return errors.New("server: Config.DataDir is required")
+	}
+	if c.Sets == 0 {
+		c.Sets = DefaultSets
+	}
+	if c.Sets < 1 || c.Sets > 4096 {
+		return fmt.Errorf("server: sets %d out of range 1..4096", c.Sets)
+	}
+	if c.MaxQPS < 0 {
+		return fmt.Errorf("server: max-qps %d is negative", c.MaxQPS)
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.Inbox <= 0 {
+		c.Inbox = DefaultInbox
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// UIDRange is an inclusive range of valid uids; the zero value (Set false)
+// admits every uid.
+type UIDRange struct {
+	Lo, Hi uint32
+	Set    bool
+}
+
+// ErrBadRange is returned by ParseUIDRange for malformed input.
+var ErrBadRange = errors.New("bad uid range")
+
+// ParseUIDRange parses "LO-HI" (inclusive, LO <= HI); "" is the unset range.
+func ParseUIDRange(s string) (UIDRange, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return UIDRange{}, nil
+	}
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return UIDRange{}, fmt.Errorf("%w %q: want LO-HI, e.g. 0-999999", ErrBadRange, s)
+	}
+	l, err := strconv.ParseUint(strings.TrimSpace(lo), 10, 32)
+	if err != nil {
+		return UIDRange{}, fmt.Errorf("%w %q: low end: %w", ErrBadRange, s, err)
+	}
+	h, err := strconv.ParseUint(strings.TrimSpace(hi), 10, 32)
+	if err != nil {
+		return UIDRange{}, fmt.Errorf("%w %q: high end: %w", ErrBadRange, s, err)
+	}
+	if l > h {
+		return UIDRange{}, fmt.Errorf("%w %q: low end above high end", ErrBadRange, s)
+	}
+	return UIDRange{Lo: uint32(l), Hi: uint32(h), Set: true}, nil
+}
+
+// Contains reports whether uid is valid under r.
+func (r UIDRange) Contains(uid uint32) bool {
+	return !r.Set || (uid >= r.Lo && uid <= r.Hi)
+}
+
+func (r UIDRange) String() string {
+	if !r.Set {
+		return ""
+	}
+	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
+}

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hbctl/hbctl/server/ledger"
+	"github.com/hbctl/hbctl/server/wire"
+)
+
+type grant struct{ env, uid, amount uint32 }
+
+// TestCrashLosesNothingTheClientSaw kills 'hbctl server' with SIGKILL in
+// the middle of a release while clients are being granted envelopes,
+// restarts it on the same data dir and checks the journal against what
+// the clients received.
+func TestCrashLosesNothingTheClientSaw(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs hbctl server as a child process")
+	}
+	dir := t.TempDir()
+	srv := startChild(t, dir, "--sets", "8", "--seed", "7")
+	srv.post("/v1/shake", `{"rate":5000,"total":200000}`)
+
+	const users = 40
+	var mu sync.Mutex
+	var got []grant
+	var wg sync.WaitGroup
+	for u := uint32(0); u < users; u++ {
+		c := dial(t, srv.wire)
+		c.login(u)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.nc.Write(wire.Append(nil, ptr(wire.Shake(now(), u)))); err != nil {
+					return
+				}
+				f, err := c.read()
+				if err != nil {
+					return // the server was killed
+				}
+				if f.Result() == wire.ResultGot {
+					mu.Lock()
+					got = append(got, grant{f.Env(), u, f.Amount()})
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	waitFor(t, 20*time.Second, "grants before the kill", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 500
+	})
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	srv.cmd.Wait()
+	wg.Wait()
+
+	srv2 := startChild(t, dir, "--sets", "8", "--seed", "7")
+	rp, err := ledger.Read(bytes.NewReader(srv2.get("/v1/ledger")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Stats
+	if err := json.Unmarshal(srv2.get("/v1/stats"), &st); err != nil {
+		t.Fatal(err)
+	}
+	issued := map[uint32]uint32{}
+	granted := map[grant]bool{}
+	var issuedAmount, grantedAmount int64
+	var maxID uint32
+	for _, r := range rp.Records {
+		switch r.Ev {
+		case ledger.EvIssue:
+			if _, dup := issued[r.Env]; dup {
+				t.Fatalf("envelope %#x issued twice", r.Env)
+			}
+			issued[r.Env] = r.Amount
+			issuedAmount += int64(r.Amount)
+			maxID = max(maxID, r.Env)
+		case ledger.EvGrant:
+			if issued[r.Env] != r.Amount {
+				t.Fatalf("grant %+v of an envelope not issued before it", r)
+			}
+			granted[grant{r.Env, r.UID, r.Amount}] = true
+			grantedAmount += int64(r.Amount)
+		}
+	}
+	mu.Lock()
+	for _, g := range got {
+		if !granted[g] {
+			t.Errorf("client saw grant %+v, not in the journal", g)
+		}
+	}
+	t.Logf("client saw %d grants; journal: %d issued, %d granted", len(got), len(issued), len(granted))
+	mu.Unlock()
+	// issued = granted + pool, in count and cents, from stats and ledger.
+	if st.Shake.Issued != int64(len(issued)) || st.Shake.IssuedAmount != issuedAmount ||
+		st.Shake.Granted != int64(len(granted)) || st.Shake.GrantedAmount != grantedAmount ||
+		st.Shake.Issued != st.Shake.Granted+st.Shake.Pool || st.Shake.IssuedAmount != st.Shake.GrantedAmount+st.Shake.PoolAmount {
+		t.Fatalf("stats %+v; ledger issued %d (%d cents) granted %d (%d cents)",
+			st.Shake, len(issued), issuedAmount, len(granted), grantedAmount)
+	}
+	// New ids continue after the old ones.
+	srv2.post("/v1/shake", `{"rate":100000,"total":100}`)
+	c := dial(t, srv2.wire)
+	c.login(1)
+	waitFor(t, 10*time.Second, "second release", func() bool {
+		var st Stats
+		json.Unmarshal(srv2.get("/v1/stats"), &st)
+		return !st.Releasing.Shake && st.Shake.Issued == int64(len(issued))+100
+	})
+	rp, err = ledger.Read(bytes.NewReader(srv2.get("/v1/ledger")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range rp.Records[len(rp.Records)-100:] {
+		if r.Ev != ledger.EvIssue || r.Env <= maxID {
+			t.Fatalf("new record %+v collides with ids up to %#x", r, maxID)
+		}
+		n++
+	}
+	if n != 100 {
+		t.Fatal("new issues missing")
+	}
+}
+
+func TestChildStopsCleanlyOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs hbctl server as a child process")
+	}
+	dir := t.TempDir()
+	srv := startChild(t, dir, "--log-level", "info")
+	c := dial(t, srv.wire)
+	c.login(1)
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, srv.log)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	for _, want := range []string{"open-file limit", "max_connections=", "journal closed"} {
+		if !bytes.Contains(srv.log.Bytes(), []byte(want)) {
+			t.Errorf("log lacks %q:\n%s", want, srv.log)
+		}
+	}
+}

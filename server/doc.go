@@ -1,0 +1,10 @@
+// Package server is the reference red-envelope server: it holds user
+// connections partitioned into SETs by uid, answers SHAKE from per-SET
+// envelope pools fed by a rate-paced producer, pushes sent envelopes and
+// pays their shares on OPEN, journals every envelope event with group
+// commit before the client can see it, and exposes an admin HTTP API.
+//
+// It speaks the protocol through server/wire and journals through
+// server/ledger, and may use telemetry; it must never import agents,
+// coordinator, checks or cli.
+package server

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hbctl/hbctl/server/wire"
+)
+
+// sent is a sent envelope: who may open it and what each was paid.
+type sent struct {
+	amount, remaining uint32
+	n                 uint8
+	to                [wire.MaxRecipients]uint32
+	paid              [wire.MaxRecipients]uint32 // 0 = not opened yet (shares are >= 1)
+}
+
+// sendTable holds every sent envelope of the run. OPENs of one envelope
+// come from different SETs, hence the lock.
+type sendTable struct {
+	mu sync.Mutex // guards m
+	m  map[uint32]*sent
+
+	opened, openedAmount atomic.Int64
+}
+
+func (t *sendTable) add(id, amount uint32, to []uint32) {
+	e := &sent{amount: amount, remaining: amount, n: uint8(len(to))}
+	copy(e.to[:], to)
+	t.mu.Lock()
+	t.m[id] = e
+	t.mu.Unlock()
+}
+
+// open pays uid its share of env the first time and returns the same
+// share on repeats; 0 for a non-recipient or an unknown envelope.
+func (t *sendTable) open(env, uid uint32, rng *rand.Rand) (share uint32, first bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.m[env]
+	if e == nil {
+		return 0, false
+	}
+	i := e.index(uid)
+	if i < 0 {
+		return 0, false
+	}
+	if e.paid[i] != 0 {
+		return e.paid[i], false
+	}
+	share = NextShare(rng, e.remaining, e.left())
+	e.paid[i] = share
+	e.remaining -= share
+	t.opened.Add(1)
+	t.openedAmount.Add(int64(share))
+	return share, true
+}
+
+// replayOpen restores a share paid before a restart.
+func (t *sendTable) replayOpen(env, uid, share uint32) {
+	e := t.m[env]
+	if e == nil {
+		return
+	}
+	if i := e.index(uid); i >= 0 && e.paid[i] == 0 && share <= e.remaining {
+		e.paid[i] = share
+		e.remaining -= share
+		t.opened.Add(1)
+		t.openedAmount.Add(int64(share))
+	}
+}
+
+// info is what an ENVELOPE frame announces.
+func (t *sendTable) info(env uint32) (amount uint32, to []uint32, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.m[env]
+	if e == nil {
+		return 0, nil, false
+	}
+	return e.amount, e.to[:e.n], true
+}
+
+func (e *sent) index(uid uint32) int {
+	for i := 0; i < int(e.n); i++ {
+		if e.to[i] == uid {
+			return i
+		}
+	}
+	return -1
+}
+
+func (e *sent) left() uint32 {
+	var k uint32
+	for i := 0; i < int(e.n); i++ {
+		if e.paid[i] == 0 {
+			k++
+		}
+	}
+	return k
+}
