@@ -1,0 +1,15 @@
+// Package agents is the load-generating side of hbctl: an Engine holds
+// thousands of user connections to the access servers, fires SHAKEs at the
+// intended times of a schedule.Plan on the coordinator's clock, OPENs the
+// envelopes its users are sent, journals every envelope event to the client
+// ledger and hands out per-second windows of counters and HdrHistograms.
+//
+// Connections are non-blocking sockets driven by a few epoll loops (one per
+// core), each owning its users outright: per-connection state is a small
+// struct in a slice, not a goroutine with a stack and a buffered reader, so
+// an agent holds a connection in well under 4 KiB. Each loop paces its own
+// users' fires from absolute time with a timerfd, never one timer per user.
+//
+// It imports from hbctl only server/wire, server/ledger, coordinator/schedule
+// and telemetry; it must never import the server, the coordinator or cli.
+package agents

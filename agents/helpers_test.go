@@ -1,0 +1,87 @@
+package agents
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hbctl/hbctl/server"
+	"github.com/hbctl/hbctl/server/ledger"
+)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+// startServer runs a reference server on addr ("127.0.0.1:0" for a fresh
+// port) with its data in dir.
+func startServer(t testing.TB, dir, addr string, cfg server.Config) (*server.Server, string) {
+	t.Helper()
+	cfg.DataDir = dir
+	if cfg.Sets == 0 {
+		cfg.Sets = 8
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = 1
+	}
+	s, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	return s, ln.Addr().String()
+}
+
+func newEngine(t testing.TB, cfg Config) *Engine {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func readLedger(t testing.TB, path string) []ledger.Record {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rp, err := ledger.Read(bufio.NewReader(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rp.Records
+}
+
+// sumWindows folds windows into per-second counts.
+func sumWindows(into map[int64]*Counts, ws []Window) {
+	for i := range ws {
+		c := into[ws[i].Second]
+		if c == nil {
+			c = new(Counts)
+			into[ws[i].Second] = c
+		}
+		c.Add(&ws[i].Counts)
+	}
+}
