@@ -89,6 +89,17 @@ http() {
 	echo "$status"
 }
 
+# http_body METHOD PORT PATH [BODY]: prints the whole response (HTTP/1.0:
+# the server closes the connection after it).
+http_body() {
+	local method=$1 port=$2 path=$3 body=${4:-}
+	exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+	printf '%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s' \
+		"$method" "$path" "${#body}" "$body" >&3
+	timeout 10 cat <&3 || true
+	exec 3<&- 3>&-
+}
+
 write_config() {
 	local dir=$1 port=$2 rpc=$3
 	cat >"$dir/influxdb.conf" <<CONF
@@ -190,9 +201,16 @@ start() {
 			exit 1
 		fi
 	fi
-	local status
-	status=$(http POST "$port" /query "q=CREATE+DATABASE+%22$db%22")
-	[ "$status" = 200 ] || die "CREATE DATABASE $db answered HTTP $status"
+	# A 200 can still carry an error in its body (the meta store settling
+	# after start), so create until SHOW DATABASES lists it, within a bound.
+	local i resp
+	for ((i = 0; i < 100; i++)); do
+		http_body POST "$port" /query "q=CREATE+DATABASE+%22$db%22" >/dev/null || true
+		resp=$(http_body POST "$port" /query "q=SHOW+DATABASES" || true)
+		case "$resp" in *"[\"$db\"]"*) return 0 ;; esac
+		sleep 0.1
+	done
+	die "CREATE DATABASE $db did not take; last answer: ${resp:-none}"
 }
 
 stop() {
