@@ -9,7 +9,7 @@ STATICCHECK := $(TOOLS)/bin/staticcheck
 export HBCTL_BIN := $(HBCTL)
 export HBCTL_INFLUXD := $(INFLUXD)
 
-.PHONY: all build test unit bench lint demo tools clean
+.PHONY: all build test unit bench lint demo tools chromium clean
 
 all: build
 
@@ -37,7 +37,11 @@ lint: $(STATICCHECK)
 demo: build
 	$(HBCTL) demo
 
-tools: $(INFLUXD)
+tools: $(INFLUXD) chromium
+
+# The report test renders in headless Chromium (Debian's package).
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || echo "install chromium for the report test"
 
 $(INFLUXD):
 	scripts/influxdb.sh install $(TOOLS)

@@ -8,6 +8,7 @@ import (
 	coordinatorcmd "github.com/hbctl/hbctl/cli/commands/coordinator"
 	disconnectcmd "github.com/hbctl/hbctl/cli/commands/disconnect"
 	qpscmd "github.com/hbctl/hbctl/cli/commands/qps"
+	reportcmd "github.com/hbctl/hbctl/cli/commands/report"
 	sendcmd "github.com/hbctl/hbctl/cli/commands/send"
 	servercmd "github.com/hbctl/hbctl/cli/commands/server"
 	shakecmd "github.com/hbctl/hbctl/cli/commands/shake"
@@ -26,5 +27,6 @@ func commands() []*ucli.Command {
 		sendcmd.Command(),
 		statuscmd.Command(),
 		disconnectcmd.Command(),
+		reportcmd.Command(),
 	}
 }

@@ -1,0 +1,223 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/coordinator/schedule"
+)
+
+func (c *Coordinator) handleConnect(w http.ResponseWriter, r *http.Request) {
+	var req api.ConnectRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	switch {
+	case req.Users <= 0:
+		writeError(w, http.StatusBadRequest, "users: must be positive")
+		return
+	case len(req.Servers) == 0:
+		writeError(w, http.StatusBadRequest, "servers: at least one required")
+		return
+	case req.Rate < 0:
+		writeError(w, http.StatusBadRequest, "rate: must not be negative")
+		return
+	}
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	live := c.reg.alive()
+	if len(live) == 0 {
+		writeError(w, http.StatusConflict, "no live agents: start hbctl agent first")
+		return
+	}
+	caps := make([]int, len(live))
+	for i, a := range live {
+		caps[i] = a.capacity
+	}
+	ranges, err := Split(req.Users, caps)
+	var ce *CapacityError
+	if errors.As(err, &ce) {
+		writeJSON(w, http.StatusConflict, api.Error{Error: err.Error(), Shortfall: ce.Users - ce.Capacity})
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	startNs := ceilSecond(now.Add(c.cfg.ReplanLead))
+	p, err := schedule.NewPlan(c.nextID, []schedule.Range{{Lo: 0, Hi: uint32(req.Users)}}, time.Unix(0, startNs), 0)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("plan: %v", err))
+		return
+	}
+	c.takePlanIDLocked()
+	for _, a := range c.reg.byName {
+		a.users = nil
+	}
+	resp := api.ConnectResponse{PlanID: p.ID, Users: req.Users, Start: startNs / 1e9, Plan: p}
+	for i, a := range live {
+		if ranges[i].Hi > ranges[i].Lo {
+			a.users = []schedule.Range{ranges[i]}
+		}
+		resp.Agents = append(resp.Agents, api.AgentShare{Name: a.name, Users: a.users, Count: a.userCount()})
+	}
+	c.run = &run{servers: req.Servers, admins: req.Admins, users: req.Users, connectRate: req.Rate, plan: &p}
+	c.history = append(c.history, epoch{start: startNs, plan: c.run.plan})
+	c.bumpLocked()
+	c.eventLocked(now, api.Event{Kind: "connect", PlanID: p.ID,
+		Detail: fmt.Sprintf("%d users over %d agents to %v", req.Users, len(live), req.Servers)})
+	c.log.Info("connect", "users", req.Users, "agents", len(live), "servers", req.Servers, "plan", p.ID)
+	resp.Plan = *clonePlan(&p)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// MinLead is the least time between a rate change and its effect, so every
+// agent has received it.
+const MinLead = 500 * time.Millisecond
+
+func (c *Coordinator) handleQPSSet(w http.ResponseWriter, r *http.Request) {
+	var req api.QPSRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Q < 0 {
+		writeError(w, http.StatusBadRequest, "q: must not be negative")
+		return
+	}
+	if req.DelayMillis < 0 {
+		writeError(w, http.StatusBadRequest, "delay_ms: must not be negative")
+		return
+	}
+	now := c.cfg.Now()
+	at := now.Add(DefaultQPSDelay)
+	switch {
+	case req.AtMillis > 0:
+		at = time.UnixMilli(req.AtMillis)
+	case req.DelayMillis > 0:
+		at = now.Add(time.Duration(req.DelayMillis) * time.Millisecond)
+	}
+	if at.Before(now.Add(MinLead)) {
+		at = now.Add(MinLead)
+	}
+	atNs := ceilSecond(at)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.run == nil || c.run.disconnected {
+		writeError(w, http.StatusConflict, "no plan: run hbctl connect first")
+		return
+	}
+	p := c.run.plan
+	eff, err := setRate(p, req.Q, atNs)
+	if err == nil && c.run.queued != nil {
+		_, err = setRate(c.run.queued, req.Q, atNs)
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("set rate: %v", err))
+		return
+	}
+	atNs = eff
+	c.bumpLocked()
+	c.eventLocked(now, api.Event{Kind: "qps", Q: req.Q, At: atNs / 1e9, PlanID: p.ID})
+	c.log.Info("qps set", "q", req.Q, "at", atNs/1e9, "plan", p.ID)
+	resp := c.qpsLocked(now)
+	resp.Effective = atNs / 1e9
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// setRate makes p fire q from atNs on (a whole second) and returns when
+// that takes effect. A later change replaces changes scheduled at or after
+// its instant; on a plan that has not started at atNs, it is the first
+// rate.
+func setRate(p *schedule.Plan, q, atNs int64) (int64, error) {
+	segs := p.Segments[:1]
+	for _, s := range p.Segments[1:] {
+		if s.T < atNs {
+			segs = append(segs, s)
+		}
+	}
+	p.Segments = segs
+	if atNs <= p.Segments[0].T {
+		p.Segments[0].Q = q
+		return p.Segments[0].T, nil
+	}
+	if _, err := p.SetRate(q, time.Unix(0, atNs)); err != nil {
+		return 0, err
+	}
+	return atNs, nil
+}
+
+func (c *Coordinator) handleQPSGet(w http.ResponseWriter, r *http.Request) {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	resp := c.qpsLocked(now)
+	c.mu.Unlock()
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// qpsLocked describes the rates. mu must be held.
+func (c *Coordinator) qpsLocked(now time.Time) api.QPSResponse {
+	resp := api.QPSResponse{Now: now.UnixMilli(), Segments: []api.RateSegment{}}
+	if c.run == nil || c.run.disconnected {
+		return resp
+	}
+	p := c.run.plan
+	resp.PlanID = p.ID
+	resp.Current = p.RateAt(now.UnixNano())
+	for _, s := range p.Segments {
+		resp.Segments = append(resp.Segments, api.RateSegment{T: s.T / 1e9, Q: s.Q})
+	}
+	return resp
+}
+
+func (c *Coordinator) handleDisconnect(w http.ResponseWriter, r *http.Request) {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.run == nil {
+		writeError(w, http.StatusConflict, "nothing connected")
+		return
+	}
+	resp := api.DisconnectResponse{PlanID: c.run.plan.ID, Agents: len(c.reg.alive())}
+	if !c.run.disconnected {
+		c.run.disconnected = true
+		c.run.queued = nil
+		for _, a := range c.reg.byName {
+			a.users = nil
+		}
+		c.history = append(c.history, epoch{start: now.UnixNano()})
+		c.bumpLocked()
+		c.eventLocked(now, api.Event{Kind: "disconnect", PlanID: c.run.plan.ID})
+		c.log.Info("disconnect", "plan", c.run.plan.ID)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (c *Coordinator) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, c.Status())
+}
+
+// Status is what GET /v1/status answers.
+func (c *Coordinator) Status() api.Status {
+	now := c.cfg.Now()
+	st := api.Status{Now: now.UnixMilli(), Agents: []api.AgentInfo{}}
+	c.mu.Lock()
+	for _, a := range c.reg.sorted() {
+		st.Agents = append(st.Agents, a.info())
+	}
+	st.Connections = c.connectionsLocked()
+	if c.run != nil && !c.run.disconnected {
+		p := c.run.plan
+		st.Plan = api.PlanStatus{ID: p.ID, Users: p.U(), Rate: p.RateAt(now.UnixNano()), Active: true}
+		for _, s := range p.Segments {
+			st.Plan.Segments = append(st.Plan.Segments, api.RateSegment{T: s.T / 1e9, Q: s.Q})
+		}
+	}
+	c.mu.Unlock()
+	c.tl.fill(&st)
+	return st
+}

@@ -1,0 +1,11 @@
+// Package coordinator is hbctl's control plane: the registry of agents that
+// dial in, the plans they run (built with coordinator/schedule and re-built
+// over the live agents when one dies), the UDP time service they measure
+// their clocks against, the aggregation of their per-second windows into
+// the run timeline, and the forwarding of shake and send to the target
+// servers' admin APIs.
+//
+// It speaks to agents and to hbctl's commands only through the HTTP types
+// of coordinator/api. It must not import agents, server (other than its
+// wire-level contracts) or cli: agents and servers are other processes.
+package coordinator
