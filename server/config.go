@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -13,9 +14,6 @@ import (
 const (
 	DefaultSets         = 64
 	DefaultWriteTimeout = 5 * time.Second
-	// DefaultInbox is each SET's inbox capacity in requests: a reader whose
-	// SET is this far behind waits, which pushes back on its TCP stream.
-	DefaultInbox = 4096
 	// DefaultMaxPending is how many response bytes may wait for a client
 	// that does not read before it is disconnected as a slow consumer.
 	DefaultMaxPending = 64 << 10
@@ -39,8 +37,10 @@ type Config struct {
 	AdminToken   string        // "" = generate and write DataDir/admin-token (0600), or reuse it
 	Logger       *slog.Logger  // slog.Default() when nil
 
-	// Inbox is each SET's inbox capacity; DefaultInbox when 0.
-	Inbox int
+	// Loops is the number of event loops that read, answer and write the
+	// connections (each works Sets/Loops SETs); runtime.GOMAXPROCS(0) when
+	// 0, at most Sets.
+	Loops int
 	// MaxPending bounds the unsent response bytes of one connection;
 	// DefaultMaxPending when 0.
 	MaxPending int
@@ -62,8 +62,8 @@ func (c *Config) fill() error {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
-	if c.Inbox <= 0 {
-		c.Inbox = DefaultInbox
+	if c.Loops <= 0 {
+		c.Loops = runtime.GOMAXPROCS(0)
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending

@@ -4,6 +4,10 @@
 // pays their shares on OPEN, journals every envelope event with group
 // commit before the client can see it, and exposes an admin HTTP API.
 //
+// Connections are non-blocking sockets driven by a few epoll loops
+// (loop.go), each the worker of its share of the SETs (set.go), so that
+// a request costs one read and one write and no goroutine hand-off.
+//
 // It speaks the protocol through server/wire and journals through
 // server/ledger, and may use telemetry; it must never import agents,
 // coordinator, checks or cli.

@@ -302,10 +302,8 @@ func (r *release) runSend(req SendRequest) {
 				r.sentAmount.Add(int64(rec.Amount))
 				for _, uid := range rec.To {
 					w := s.sets[uid%uint32(len(s.sets))]
-					select {
-					case w.inbox <- msg{kind: msgNotify, a: rec.Env, b: uid}:
-					case <-s.quit:
-						return
+					if !w.loop.post(command{kind: cmdNotify, w: w, a: rec.Env, b: uid}) {
+						return // closed
 					}
 				}
 			}

@@ -36,12 +36,15 @@ type Server struct {
 
 	connections, logins, protoErrs, slow atomic.Int64
 
-	quit chan struct{}
-	wg   sync.WaitGroup // readers, workers, producers
+	loops   []*loop
+	nextID  atomic.Uint32 // connection ids
+	closing atomic.Bool   // set by Close before the loops are woken
 
-	mu     sync.Mutex // guards lns, conns, closed
+	quit chan struct{}
+	wg   sync.WaitGroup // loops, producers
+
+	mu     sync.Mutex // guards lns, closed
 	lns    map[net.Listener]struct{}
-	conns  map[*conn]struct{} // every accepted connection, for Close
 	closed bool
 }
 
@@ -49,8 +52,8 @@ type Server struct {
 var ErrClosed = errors.New("server closed")
 
 // New opens the data dir, replays its journal (continuing the id
-// sequences, the pools and the sent envelopes' shares) and starts the SET
-// workers. Serve then accepts connections.
+// sequences, the pools and the sent envelopes' shares) and starts the
+// event loops that work the SETs. Serve then accepts connections.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -65,7 +68,6 @@ func New(cfg Config) (*Server, error) {
 		start: time.Now(),
 		quit:  make(chan struct{}),
 		lns:   make(map[net.Listener]struct{}),
-		conns: make(map[*conn]struct{}),
 	}
 	if s.seed == 0 {
 		s.seed = randomSeed()
@@ -93,74 +95,26 @@ func New(cfg Config) (*Server, error) {
 		j.Close()
 		return nil, fmt.Errorf("server: replay journal: %w", err)
 	}
-	for _, w := range s.sets {
+	s.loops = make([]*loop, min(cfg.Loops, cfg.Sets))
+	for i := range s.loops {
+		if s.loops[i], err = newLoop(s, i); err != nil {
+			for _, l := range s.loops[:i] {
+				l.closeFds()
+			}
+			j.Close()
+			return nil, err
+		}
+	}
+	for i, w := range s.sets {
+		l := s.loops[i%len(s.loops)]
+		w.loop = l
+		l.sets = append(l.sets, w)
+	}
+	for _, l := range s.loops {
 		s.wg.Add(1)
-		go w.run()
+		go l.run()
 	}
 	return s, nil
-}
-
-// Serve accepts wire-protocol connections on ln until Close. It may be
-// called for several listeners. It returns nil after Close.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
-		return nil
-	}
-	s.lns[ln] = struct{}{}
-	s.mu.Unlock()
-	var backoff time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			select {
-			case <-s.quit:
-				return nil
-			default:
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
-				// Out of descriptors or similar: wait and retry, as
-				// net/http does, instead of giving up on every client.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
-				select {
-				case <-time.After(backoff):
-				case <-s.quit:
-					return nil
-				}
-				continue
-			}
-			return fmt.Errorf("server: accept: %w", err)
-		}
-		backoff = 0
-		c := newConn(s, nc)
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			nc.Close()
-			return nil
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go c.readLoop()
-	}
-}
-
-func isTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
-}
-
-// forget drops an ended connection from the registry of accepted ones.
-func (s *Server) forget(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.wg.Done()
 }
 
 // Token is the admin API's bearer token.
@@ -173,7 +127,7 @@ func (s *Server) TokenFile() string { return s.tokenFile }
 func (s *Server) JournalPath() string { return filepath.Join(s.cfg.DataDir, JournalName) }
 
 // Close stops the producers, closes every listener and connection, stops
-// the workers and closes the journal (committing what is pending).
+// the loops and closes the journal (committing what is pending).
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -181,20 +135,22 @@ func (s *Server) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	s.closing.Store(true)
 	close(s.quit)
 	for ln := range s.lns {
 		ln.Close()
 	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
 	s.mu.Unlock()
-	for _, c := range conns {
-		c.close()
+	for _, l := range s.loops {
+		l.wake()
 	}
 	s.wg.Wait()
-	return s.j.Close()
+	err := s.j.Close()
+	// Commit callbacks wake the loops until the journal is closed.
+	for _, l := range s.loops {
+		l.closeFds()
+	}
+	return err
 }
 
 func nowMS() int64 { return time.Now().UnixMilli() }

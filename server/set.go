@@ -4,32 +4,10 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/hbctl/hbctl/server/ledger"
 	"github.com/hbctl/hbctl/server/wire"
 )
-
-type msgKind uint8
-
-const (
-	msgLogin  msgKind = iota // a: uid
-	msgShake                 // a: arrival, Unix seconds
-	msgOpen                  // a: envelope id
-	msgGone                  // the reader ended
-	msgNotify                // a: envelope id, b: recipient uid; c is nil
-)
-
-// msg is one request in a SET's inbox.
-type msg struct {
-	c    *conn
-	kind msgKind
-	a, b uint32
-}
-
-// maxBatch is how many requests a worker handles per wake-up before it
-// journals and flushes: a bound on the latency one batch adds.
-const maxBatch = 512
 
 // held is a response waiting until the journal has committed its batch.
 type held struct {
@@ -39,29 +17,25 @@ type held struct {
 }
 
 // set is one SET: the connections whose uid maps to it, its envelope
-// pool, and the worker goroutine that answers all their requests.
+// pool, and the journal batches of its answers. Its loop is its worker:
+// everything but the fields under mu and the atomics is touched by that
+// loop's goroutine only.
 type set struct {
-	srv   *Server
-	idx   int
-	inbox chan msg
-	kick  chan struct{} // journal commits, signalled without blocking
+	srv  *Server
+	idx  int
+	loop *loop
 
 	committed  atomic.Uint64 // journal batches of this SET made durable
 	failedFrom atomic.Uint64 // first batch whose commit failed; 0 = none
 
-	// Worker-owned.
-	seq   uint64 // journal batches handed to the journal
-	recs  []ledger.Record
-	held  []held
-	head  int // first unreleased entry of held
-	dirty []*conn
-	rng   *rand.Rand
-	// The non-blocking write callback and its arguments, one per worker
-	// so that writes do not allocate.
-	wfn  func(fd uintptr) bool
-	wbuf []byte
-	wn   int
-	werr error
+	// Loop-owned.
+	seq     uint64 // journal batches handed to the journal
+	recs    []ledger.Record
+	held    []held
+	head    int  // first unreleased entry of held
+	touched bool // in the loop's touched list
+	rng     *rand.Rand
+	done    func(error) // journalDone, bound once so appends do not allocate
 
 	mu    sync.Mutex // guards conns, list, pool, the envelope totals and users' map
 	conns map[uint32]*conn
@@ -75,7 +49,7 @@ type set struct {
 	users userTable
 }
 
-// setStats are the hot counters, kept per SET so workers do not share
+// setStats are the hot counters, kept per SET so loops do not share
 // cache lines; Stats sums them.
 type setStats struct {
 	shake, got, none, overloaded, open atomic.Int64
@@ -86,29 +60,11 @@ func newSet(s *Server, idx int) *set {
 	w := &set{
 		srv:   s,
 		idx:   idx,
-		inbox: make(chan msg, s.cfg.Inbox),
-		kick:  make(chan struct{}, 1),
 		rng:   newRNG(s.seed, uint64(idx)+16),
 		conns: make(map[uint32]*conn),
 	}
+	w.done = w.journalDone
 	w.users.init(s.cfg.Users, idx, s.cfg.Sets)
-	w.wfn = func(fd uintptr) bool {
-		for {
-			n, err := syscall.Write(int(fd), w.wbuf)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err == syscall.EAGAIN {
-				w.wn, w.werr = 0, nil
-			} else {
-				w.wn, w.werr = n, err
-				if n < 0 {
-					w.wn = 0
-				}
-			}
-			return true
-		}
-	}
 	return w
 }
 
@@ -119,47 +75,14 @@ func (w *set) journalDone(err error) {
 	if err != nil {
 		w.failedFrom.CompareAndSwap(0, seq)
 	}
-	select {
-	case w.kick <- struct{}{}:
-	default:
-	}
+	w.loop.wake()
 }
 
-func (w *set) run() {
-	defer w.srv.wg.Done()
-	done := w.journalDone
-	quit := w.srv.quit
-	for {
-		select {
-		case m := <-w.inbox:
-			w.handle(&m)
-		drain:
-			for i := 1; i < maxBatch; i++ {
-				select {
-				case m = <-w.inbox:
-					w.handle(&m)
-				default:
-					break drain
-				}
-			}
-			w.endBatch(done)
-		case <-w.kick:
-		case <-quit:
-			return
-		}
-		w.release()
-		for _, c := range w.dirty {
-			c.flush(w)
-		}
-		clear(w.dirty)
-		w.dirty = w.dirty[:0]
-	}
-}
-
-// endBatch journals the batch's records in one group-committed append.
-// Responses of the batch were held with seq w.seq+1; a batch without
-// records needs no commit of its own, only that earlier ones are done.
-func (w *set) endBatch(done func(error)) {
+// endBatch journals the iteration's records in one group-committed
+// append. Responses of the batch were held with seq w.seq+1; a batch
+// without records needs no commit of its own, only that earlier ones are
+// done.
+func (w *set) endBatch() {
 	if len(w.recs) == 0 {
 		for i := len(w.held) - 1; i >= w.head && w.held[i].seq > w.seq; i-- {
 			w.held[i].seq = w.seq
@@ -167,14 +90,20 @@ func (w *set) endBatch(done func(error)) {
 		return
 	}
 	w.seq++
-	w.srv.j.AppendAsync(done, w.recs...)
+	w.srv.j.AppendAsync(w.done, w.recs...)
 	clear(w.recs)
 	w.recs = w.recs[:0]
 }
 
 // respond holds a response until its batch (and every earlier one) is
-// durable, which keeps each connection's responses in request order.
-func (w *set) respond(c *conn, f wire.Frame) {
+// durable, which keeps each connection's responses in request order. A
+// response that journals nothing, with nothing held before it and every
+// batch committed, goes straight to the connection's output.
+func (w *set) respond(c *conn, f wire.Frame, journaled bool) {
+	if !journaled && w.head == len(w.held) && w.committed.Load() == w.seq && w.failedFrom.Load() == 0 {
+		w.loop.queue(c, &f)
+		return
+	}
 	w.held = append(w.held, held{c: c, seq: w.seq + 1, f: f})
 }
 
@@ -190,9 +119,9 @@ func (w *set) release() {
 		}
 		if failed != 0 && h.seq >= failed {
 			// Not durable: the client must not see it.
-			h.c.close()
+			w.loop.closeConn(h.c)
 		} else {
-			h.c.queue(w, &h.f)
+			w.loop.queue(h.c, &h.f)
 		}
 		h.c = nil
 		w.head++
@@ -203,46 +132,14 @@ func (w *set) release() {
 	}
 }
 
-// writeNow writes as much of buf as the socket takes without waiting.
-func (w *set) writeNow(c *conn, buf []byte) (int, error) {
-	if c.rc == nil {
-		return 0, nil // not a socket: the flusher writes it
-	}
-	w.wbuf = buf
-	err := c.rc.Write(w.wfn)
-	w.wbuf = nil
-	if err != nil {
-		return 0, err
-	}
-	return w.wn, w.werr
-}
-
-func (w *set) handle(m *msg) {
-	switch m.kind {
-	case msgLogin:
-		w.login(m.c, m.a)
-	case msgShake:
-		w.shake(m.c, m.a)
-	case msgOpen:
-		w.open(m.c, m.a)
-	case msgGone:
-		w.gone(m.c)
-	case msgNotify:
-		w.notify(m.a, m.b)
-	}
-}
-
 func (w *set) login(c *conn, uid uint32) {
 	if uid != c.uid {
 		// A second LOGIN on a connection may not change its user.
-		w.respond(c, wire.LoginResp(now(), uid, wire.LoginRejected))
+		w.respond(c, wire.LoginResp(w.loop.nowSec, uid, wire.LoginRejected), false)
 		return
 	}
 	if c.pos < 0 {
-		c.mu.Lock()
-		closed := c.closed
-		c.mu.Unlock()
-		if closed {
+		if c.closed {
 			return
 		}
 		w.mu.Lock()
@@ -256,12 +153,12 @@ func (w *set) login(c *conn, uid uint32) {
 		w.mu.Unlock()
 		if old != nil {
 			// The newer connection wins; the older one is closed.
-			old.close()
+			w.loop.closeConn(old)
 		} else {
 			w.srv.connections.Add(1)
 		}
 	}
-	w.respond(c, wire.LoginResp(now(), uid, wire.LoginOK))
+	w.respond(c, wire.LoginResp(w.loop.nowSec, uid, wire.LoginOK), false)
 }
 
 // unlist removes c from the SET's registry. w.mu must be held.
@@ -298,7 +195,7 @@ func (w *set) shake(c *conn, sec uint32) {
 	if lim := w.srv.limiter; lim != nil && !lim.Allow() {
 		st.overloaded.Add(1)
 		u.overloaded.Add(1)
-		w.respond(c, wire.ShakeResp(now(), c.uid, wire.ResultOverloaded, 0, 0))
+		w.respond(c, wire.ShakeResp(w.loop.nowSec, c.uid, wire.ResultOverloaded, 0, 0), false)
 		return
 	}
 	w.mu.Lock()
@@ -311,13 +208,13 @@ func (w *set) shake(c *conn, sec uint32) {
 	if !ok {
 		st.none.Add(1)
 		u.none.Add(1)
-		w.respond(c, wire.ShakeResp(now(), c.uid, wire.ResultNone, 0, 0))
+		w.respond(c, wire.ShakeResp(w.loop.nowSec, c.uid, wire.ResultNone, 0, 0), false)
 		return
 	}
 	st.got.Add(1)
 	u.got.Add(1)
 	w.recs = append(w.recs, ledger.Record{Ev: ledger.EvGrant, Env: e.id, UID: c.uid, Amount: e.amount, T: nowMS()})
-	w.respond(c, wire.ShakeResp(now(), c.uid, wire.ResultGot, e.id, e.amount))
+	w.respond(c, wire.ShakeResp(w.loop.nowSec, c.uid, wire.ResultGot, e.id, e.amount), true)
 }
 
 func (w *set) open(c *conn, env uint32) {
@@ -327,7 +224,7 @@ func (w *set) open(c *conn, env uint32) {
 	if first {
 		w.recs = append(w.recs, ledger.Record{Ev: ledger.EvOpen, Env: env, UID: c.uid, Amount: share, T: nowMS()})
 	}
-	w.respond(c, wire.OpenResp(now(), env, share))
+	w.respond(c, wire.OpenResp(w.loop.nowSec, env, share), first)
 }
 
 func (w *set) notify(env, uid uint32) {
@@ -342,5 +239,5 @@ func (w *set) notify(env, uid uint32) {
 		return
 	}
 	w.recs = append(w.recs, ledger.Record{Ev: ledger.EvNotify, Env: env, UID: uid, T: nowMS()})
-	w.respond(c, wire.Envelope(now(), env, amount, to))
+	w.respond(c, wire.Envelope(w.loop.nowSec, env, amount, to), true)
 }

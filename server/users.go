@@ -24,7 +24,7 @@ type userTable struct {
 	base  uint32 // Lo/sets
 	dense []userRow
 	// sparse is used without a range; the SET's mu guards inserts and
-	// readers, the worker (the only inserter) reads it without the lock.
+	// readers, the SET's loop (the only inserter) reads it without the lock.
 	sparse map[uint32]*userRow
 }
 
@@ -38,7 +38,7 @@ func (t *userTable) init(r UIDRange, idx, sets int) {
 	t.dense = make([]userRow, r.Hi/t.sets-t.base+1)
 }
 
-// row returns uid's counters, creating them if needed. Worker only.
+// row returns uid's counters, creating them if needed. The SET's loop only.
 func (t *userTable) row(mu *sync.Mutex, uid uint32) *userRow {
 	if t.dense != nil {
 		return &t.dense[uid/t.sets-t.base]

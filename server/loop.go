@@ -1,0 +1,350 @@
+package server
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// connEvents is a connection's epoll interest while its output flows.
+// EPOLLRDHUP tells a read that drained the data that the peer's FIN came
+// with it: edge-triggered, no later event would say so.
+const connEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+
+// tagWake is the epoll tag of a loop's eventfd; a connection's event
+// carries its fd and, in Pad, its id.
+const tagWake int32 = -1
+
+// Sizes of a loop's buffers.
+const (
+	// loopReadBuf bounds what one read takes from one connection: at most
+	// 1,024 SHAKEs, whose answers (28 KiB) stay under DefaultMaxPending,
+	// so a client that pipelines is answered in slices, not cut off.
+	loopReadBuf = 16 << 10
+	loopEvents  = 256
+)
+
+// cmdKind says what a command asks of a loop.
+type cmdKind uint8
+
+const (
+	cmdAdopt  cmdKind = iota // own c; rest is what was read after its first LOGIN (nil for a new connection)
+	cmdNotify                // push sent envelope a to uid b of SET w
+)
+
+// command is work another goroutine hands to a loop.
+type command struct {
+	kind cmdKind
+	c    *conn
+	w    *set
+	a, b uint32
+	rest []byte
+}
+
+// loop is one event loop: an edge-triggered epoll set over the sockets of
+// the connections it owns, and the worker of the SETs whose index is its
+// own modulo the loop count. A logged-in connection lives on its SET's
+// loop, so a request is read, answered and written on one goroutine: no
+// reader goroutine, no inbox hand-off, one read and one write per
+// connection per wake-up.
+type loop struct {
+	srv  *Server
+	id   int
+	ep   int
+	efd  int
+	sets []*set // the SETs this loop works; fixed after New
+
+	woken atomic.Bool // an eventfd wake-up is pending
+
+	mu      sync.Mutex // guards cmds, stopped
+	cmds    []command
+	stopped bool // the loop has exited; post fails from now on
+
+	// Loop-owned.
+	conns   []*conn // by fd; nil where this loop owns no connection
+	dirty   []*conn // connections with output to write this iteration
+	touched []*set  // SETs that handled requests this iteration
+	blocked []*conn // connections waiting for EPOLLOUT, for the write deadline
+	again   []*conn // connections to read again: the last read filled the buffer or the peer shut down
+	agained []*conn // again's spare
+	events  []unix.EpollEvent
+	rbuf    []byte
+	spare   []command
+	now     int64  // monotonic ns since the server started, per iteration
+	nowSec  uint64 // Unix seconds, per iteration: wire timestamps and arrivals
+}
+
+func newLoop(s *Server, id int) (*loop, error) {
+	l := &loop{srv: s, id: id, ep: -1, efd: -1,
+		events: make([]unix.EpollEvent, loopEvents), rbuf: make([]byte, loopReadBuf)}
+	var err error
+	if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("server: epoll: %w", err)
+	}
+	if l.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		l.closeFds()
+		return nil, fmt.Errorf("server: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: tagWake}
+	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, l.efd, &ev); err != nil {
+		l.closeFds()
+		return nil, fmt.Errorf("server: epoll add: %w", err)
+	}
+	return l, nil
+}
+
+// closeFds closes the epoll and eventfd descriptors. Only after the
+// journal is closed: its commit callbacks wake the loop.
+func (l *loop) closeFds() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, fd := range []*int{&l.ep, &l.efd} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
+
+// wake makes the loop's epoll_wait return; a wake-up already pending
+// covers this one. It never blocks, so journal callbacks may call it.
+func (l *loop) wake() {
+	if l.woken.Swap(true) {
+		return
+	}
+	one := [8]byte{1}
+	unix.Write(l.efd, one[:])
+}
+
+// post hands a command to the loop. It returns false once the loop has
+// stopped; the caller then disposes of what the command carried.
+func (l *loop) post(cmd command) bool {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return false
+	}
+	l.cmds = append(l.cmds, cmd)
+	l.wake() // under mu, so that closeFds cannot close efd under it
+	l.mu.Unlock()
+	return true
+}
+
+// adopt hands a connection to l, closing it if l has stopped.
+func (l *loop) adopt(c *conn, rest []byte) {
+	if !l.post(command{kind: cmdAdopt, c: c, rest: rest}) {
+		unix.Close(int(c.fd))
+	}
+}
+
+// tick reads the clock once for the iteration.
+func (l *loop) tick() {
+	t := time.Now()
+	l.now = int64(t.Sub(l.srv.start))
+	l.nowSec = uint64(t.Unix())
+}
+
+func (l *loop) run() {
+	defer l.srv.wg.Done()
+	defer l.stop()
+	for {
+		timeout := -1
+		if len(l.blocked) > 0 {
+			l.tick()
+			timeout = l.sweepBlocked()
+		}
+		if len(l.again) > 0 {
+			timeout = 0
+		}
+		n, err := unix.EpollWait(l.ep, l.events, timeout)
+		if err != nil && err != unix.EINTR {
+			l.srv.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
+			return
+		}
+		l.tick()
+		if len(l.again) > 0 {
+			l.readAgain()
+		}
+		for _, ev := range l.events[:max(n, 0)] {
+			if ev.Fd == tagWake {
+				var b [8]byte
+				unix.Read(l.efd, b[:])
+				l.woken.Store(false)
+				if l.srv.closing.Load() {
+					return
+				}
+				l.runCommands()
+				continue
+			}
+			l.onEvent(ev)
+		}
+		l.endIteration()
+	}
+}
+
+// onEvent handles readiness of the connection on fd ev.Fd.
+func (l *loop) onEvent(ev unix.EpollEvent) {
+	fd := int(ev.Fd)
+	if fd < 0 || fd >= len(l.conns) {
+		return
+	}
+	c := l.conns[fd]
+	if c == nil || c.id != uint32(ev.Pad) {
+		return // closed earlier in this batch, or moved to another loop
+	}
+	if ev.Events&unix.EPOLLOUT != 0 {
+		l.onWritable(c)
+		if c.closed {
+			return
+		}
+	}
+	if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		l.onReadable(c, ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
+	}
+}
+
+// readAgain reads once more from each connection whose last read filled
+// the buffer: with edge-triggered epoll no new event comes for data
+// already queued.
+func (l *loop) readAgain() {
+	cs := l.again
+	l.again = l.agained[:0]
+	for _, c := range cs {
+		// c.loop first: a connection moved away is another loop's now.
+		if c.loop == l && !c.closed {
+			l.onReadable(c, false)
+		}
+	}
+	clear(cs)
+	l.agained = cs[:0]
+}
+
+func (l *loop) runCommands() {
+	l.mu.Lock()
+	cmds := l.cmds
+	l.cmds = l.spare[:0]
+	l.mu.Unlock()
+	for i := range cmds {
+		cmd := &cmds[i]
+		switch cmd.kind {
+		case cmdAdopt:
+			l.own(cmd.c, cmd.rest)
+		case cmdNotify:
+			cmd.w.notify(cmd.a, cmd.b)
+			l.touch(cmd.w)
+		}
+	}
+	clear(cmds)
+	l.spare = cmds[:0]
+}
+
+// own registers c with this loop (c.loop is already l). A connection
+// moved here by its first LOGIN carries that LOGIN (c.uid) and what was
+// read after it.
+func (l *loop) own(c *conn, rest []byte) {
+	fd := int(c.fd)
+	ev := unix.EpollEvent{Events: connEvents, Fd: c.fd, Pad: int32(c.id)}
+	if c.blocked {
+		ev.Events |= unix.EPOLLOUT
+	}
+	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		l.srv.log.Warn("epoll add failed; closing connection", "err", err)
+		unix.Close(fd)
+		return
+	}
+	if fd >= len(l.conns) {
+		l.conns = append(l.conns, make([]*conn, fd+1-len(l.conns)+len(l.conns)/4)...)
+	}
+	l.conns[fd] = c
+	if c.blocked {
+		l.blocked = append(l.blocked, c)
+	}
+	if c.set == nil {
+		return // a new connection: nothing read yet
+	}
+	c.set.login(c, c.uid)
+	l.touch(c.set)
+	if len(rest) > 0 {
+		l.consume(c, rest)
+	}
+}
+
+// touch marks w as having work to finish at the end of the iteration.
+func (l *loop) touch(w *set) {
+	if !w.touched {
+		w.touched = true
+		l.touched = append(l.touched, w)
+	}
+}
+
+// endIteration journals each touched SET's records in one group-committed
+// append, moves every durable response to its connection's output, and
+// writes each connection's output with one write.
+func (l *loop) endIteration() {
+	for _, w := range l.touched {
+		w.touched = false
+		w.endBatch()
+	}
+	clear(l.touched)
+	l.touched = l.touched[:0]
+	for _, w := range l.sets {
+		if w.head < len(w.held) {
+			w.release()
+		}
+	}
+	for _, c := range l.dirty {
+		c.dirty = false
+		l.flush(c)
+	}
+	clear(l.dirty)
+	l.dirty = l.dirty[:0]
+}
+
+// sweepBlocked disconnects every blocked connection past its write
+// deadline and returns the epoll timeout (ms) until the next deadline.
+func (l *loop) sweepBlocked() int {
+	next := int64(-1)
+	keep := l.blocked[:0]
+	for _, c := range l.blocked {
+		if c.closed || !c.blocked {
+			continue
+		}
+		if c.deadline <= l.now {
+			l.slowConsumer(c, "write deadline exceeded")
+			continue
+		}
+		if next < 0 || c.deadline < next {
+			next = c.deadline
+		}
+		keep = append(keep, c)
+	}
+	clear(l.blocked[len(keep):])
+	l.blocked = keep
+	if next < 0 {
+		return -1
+	}
+	return int((next-l.now)/int64(time.Millisecond)) + 1
+}
+
+// stop closes every connection the loop owns or was handed, and makes
+// later posts fail.
+func (l *loop) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	cmds := l.cmds
+	l.cmds = nil
+	l.mu.Unlock()
+	for _, cmd := range cmds {
+		if cmd.kind == cmdAdopt {
+			unix.Close(int(cmd.c.fd))
+		}
+	}
+	for _, c := range l.conns {
+		if c != nil {
+			l.closeConn(c)
+		}
+	}
+}
