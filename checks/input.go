@@ -65,4 +65,12 @@ type UnknownShakes struct {
 	Srv   string   `json:"srv,omitempty"`
 	UIDs  []uint32 `json:"uids"`
 	Count uint64   `json:"count"`
+	// FromMillis and ToMillis (Unix ms), when set, are the span the bound
+	// covers: from the agent's last checkpoint (less a slack for late
+	// writes) to its restart. Its connections were down or uncounted
+	// then, so a recipient among UIDs that no ENVELOPE reached, of a send
+	// journaled in the span, is excused (counted in
+	// Unknown.RecipientsNotNotified) rather than reported.
+	FromMillis int64 `json:"from_ms,omitempty"`
+	ToMillis   int64 `json:"to_ms,omitempty"`
 }

@@ -74,6 +74,7 @@ func (v *verifier) users() error {
 			v.rep.Unknown.AfterCheckpointBound += p.Count
 			n := int32(len(v.poolLeft))
 			v.poolLeft = append(v.poolLeft, p.Count)
+			v.poolSpan = append(v.poolSpan, [2]int64{p.FromMillis, p.ToMillis})
 			for _, uid := range p.UIDs {
 				pr = append(pr, pref{key: userKey(si, uid), pool: n})
 			}
@@ -205,6 +206,7 @@ func (v *verifier) user(k uint64, su *ServerRequests, cu *ClientRequests, pools 
 	q.Overloaded += su.Overloaded
 	q.Open += su.Open
 
+	ms = v.excuseDown(ms, pools)
 	var mg, mn, mo uint64
 	for i := range ms {
 		switch ms[i].what {
@@ -307,6 +309,30 @@ func (v *verifier) user(k uint64, su *ServerRequests, cu *ClientRequests, pools 
 	for _, m := range opens[sub(mo, oslack):] {
 		un.OpensUnreceived.add(m.amount)
 	}
+}
+
+// excuseDown drops from ms the recipients no ENVELOPE reached whose send
+// falls in the span of one of the user's after-checkpoint bounds: the
+// agent holding the user was down then. They are counted in
+// Unknown.RecipientsNotNotified. ms keeps its order.
+func (v *verifier) excuseDown(ms []missing, pools []int32) []missing {
+	down := func(t int64) bool {
+		for _, p := range pools {
+			if sp := v.poolSpan[p]; sp[1] > 0 && t >= sp[0] && t <= sp[1] {
+				return true
+			}
+		}
+		return false
+	}
+	out := ms[:0]
+	for _, m := range ms {
+		if m.what == missRecipient && down(m.t) {
+			v.rep.Unknown.RecipientsNotNotified++
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // settle returns how many of the oldest events exceed the budget.

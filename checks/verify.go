@@ -72,6 +72,9 @@ type verifier struct {
 	// poolLeft is what is left of each UnknownShakes bound (numbered
 	// across agents) while users draw on it.
 	poolLeft []uint64
+	// poolSpan is each bound's span [from, to] in Unix ms; zero when the
+	// bound gives none.
+	poolSpan [][2]int64
 
 	scratchS, scratchC   []row    // reused by shakeEnvelope
 	flagged, flaggedOpen []uint32 // reused by sentEnvelope

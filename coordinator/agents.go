@@ -87,6 +87,7 @@ func (c *Coordinator) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	if fresh {
 		c.tl.add(name, hb.Windows, now.Unix())
 	}
+	c.hostPoints(name, hb.Host, now)
 	writeJSON(w, http.StatusOK, api.HeartbeatResponse{AssignmentVersion: version})
 }
 

@@ -219,5 +219,6 @@ func (c *Coordinator) Status() api.Status {
 	}
 	c.mu.Unlock()
 	c.tl.fill(&st)
+	st.Telemetry = c.telemetryStatus()
 	return st
 }

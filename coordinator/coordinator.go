@@ -35,7 +35,10 @@ type Coordinator struct {
 	nextID  uint64        // mu: the next plan ID
 	// history is every plan the agents ran, in order of start, for the
 	// target of each second; a nil plan marks a disconnect.
-	history []epoch // mu
+	history []epoch     // mu
+	vs      verifyState // mu
+
+	host hostCounters // atomic
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -131,6 +134,7 @@ func (c *Coordinator) Close() error {
 	c.stopOnce.Do(func() {
 		close(c.stop) // also wakes long polls, so HTTP servers shut down quickly
 		c.wg.Wait()
+		c.maybeWriteRunHistograms(c.cfg.Now(), true)
 		err = c.tl.close()
 	})
 	return err
@@ -184,10 +188,12 @@ func (c *Coordinator) tick() {
 		hist[i] = epoch{start: e.start, plan: clonePlan(e.plan)}
 	}
 	conns := c.connectionsLocked()
+	c.tl.setAgents(c.agentStatesLocked())
 	c.mu.Unlock()
 
 	upTo := now.Add(-c.cfg.Settle).Unix() - 1
 	c.tl.flush(upTo, func(sec int64) int64 { return targetAt(hist, sec) }, conns)
+	c.maybeWriteRunHistograms(now, false)
 }
 
 // targetAt is the plan's fire count in second sec.
@@ -317,6 +323,7 @@ func ceilSecond(t time.Time) int64 {
 // assignmentLocked is agent a's current assignment. mu must be held.
 func (c *Coordinator) assignmentLocked(a *agent) api.Assignment {
 	as := api.Assignment{Version: c.version}
+	as.Collect = c.collectingLocked()
 	r := c.run
 	if r == nil {
 		return as
@@ -394,6 +401,8 @@ func (c *Coordinator) Handler() http.Handler {
 	v1.HandleFunc("POST "+api.PathSend, c.handleSend)
 	v1.HandleFunc("GET "+api.PathStatus, c.handleStatus)
 	v1.HandleFunc("POST "+api.PathDisconnect, c.handleDisconnect)
+	v1.HandleFunc("POST "+api.PathVerify, c.handleVerify)
+	v1.HandleFunc("POST "+api.PathAgentLedger, c.handleAgentLedger)
 	v1.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -401,6 +410,6 @@ func (c *Coordinator) Handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("/", requireToken(c.cfg.Token, v1))
+	mux.Handle("/", requireToken(c.cfg.Token, c.quietGuard(v1)))
 	return mux
 }

@@ -3,7 +3,9 @@
 // over the live agents when one dies), the UDP time service they measure
 // their clocks against, the aggregation of their per-second windows into
 // the run timeline, and the forwarding of shake and send to the target
-// servers' admin APIs.
+// servers' admin APIs, and the verification of the ledgers (verify.go:
+// quiesce, collect from agents through the long poll and from servers'
+// admin APIs, reconcile with checks).
 //
 // It speaks to agents and to hbctl's commands only through the HTTP types
 // of coordinator/api. It must not import agents, server (other than its

@@ -8,11 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/hbctl/hbctl/coordinator/api"
-	"github.com/hbctl/hbctl/telemetry"
 )
 
 // TimelineFile is the run timeline in the coordinator's data dir: JSON
@@ -39,6 +40,28 @@ type AgentSecond struct {
 	Missed   int64   `json:"missed,omitempty"`
 	Lost     int64   `json:"lost,omitempty"`
 	P99      float64 `json:"p99_ms"`
+
+	Fires        int64 `json:"fires,omitempty"` // the agent's share of the plan: sent + missed + skipped
+	Got          int64 `json:"got,omitempty"`
+	None         int64 `json:"none,omitempty"`
+	Overloaded   int64 `json:"overloaded,omitempty"`
+	Skipped      int64 `json:"skipped,omitempty"`
+	Unanswered   int64 `json:"unanswered,omitempty"`
+	OpenSent     int64 `json:"open_sent,omitempty"`
+	OpenAnswered int64 `json:"open_answered,omitempty"`
+	GrantAmount  int64 `json:"grant_amount,omitempty"`
+	OpenAmount   int64 `json:"open_amount,omitempty"`
+	Notified     int64 `json:"notified,omitempty"`
+	// Shake and Open are the agent's own percentiles of the second, merged
+	// from its windows; nil when it measured none.
+	Shake       *api.Percentiles `json:"shake,omitempty"`
+	Open        *api.Percentiles `json:"open,omitempty"`
+	LatenessP99 float64          `json:"lateness_p99_ms,omitempty"`
+	// Conns, OffsetMs and DelayMs are the agent's state as last reported
+	// when the second became final.
+	Conns    *api.Connections `json:"conns,omitempty"`
+	OffsetMs float64          `json:"offset_ms,omitempty"`
+	DelayMs  float64          `json:"delay_ms,omitempty"`
 }
 
 // TimelineEvent is a phase change (connect, qps, shake, send, disconnect,
@@ -50,6 +73,7 @@ type pendingSecond struct {
 	c                     api.Counters
 	shake, open, lateness *hdrhistogram.Histogram
 	agents                map[string]AgentSecond
+	snaps                 map[string]*agentSnaps // per agent, merged when the second is final
 }
 
 // timeline aggregates agents' windows into seconds and writes them.
@@ -70,6 +94,14 @@ type timeline struct {
 	sink      Sink
 	log       *slog.Logger
 	writeErrs int64 // mu
+	// agentState is each agent's connections and clock as last reported,
+	// set by the coordinator's loop before every flush.
+	agentState map[string]agentState // mu
+	// firstSec and lastSec span every window merged into run.
+	firstSec, lastSec int64 // mu
+	// histWritten (time.Time) and histErr (string) are the last write of
+	// RunHistogramsFile and its error, touched by the loop only.
+	histWritten, histErr atomic.Value
 }
 
 func openTimeline(dir string, sink Sink, log *slog.Logger) (*timeline, error) {
@@ -77,12 +109,15 @@ func openTimeline(dir string, sink Sink, log *slog.Logger) (*timeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open timeline: %w", err)
 	}
-	return &timeline{
+	tl := &timeline{
 		f: f, w: bufio.NewWriter(f),
 		pending:  map[int64]*pendingSecond{},
 		runShake: newHist(), runOpen: newHist(), runLate: newHist(),
 		sink: sink, log: log,
-	}, nil
+	}
+	tl.histWritten.Store(time.Time{})
+	tl.histErr.Store("")
+	return tl, nil
 }
 
 // Windows further than this from the coordinator's clock are refused: they
@@ -106,6 +141,7 @@ func (t *timeline) add(agentName string, ws []api.Window, nowSec int64) {
 			continue
 		}
 		addCounters(&t.run, w)
+		t.seen(w.T)
 		mergeSnap(t.runShake, w.ShakeLatency)
 		mergeSnap(t.runOpen, w.OpenLatency)
 		mergeSnap(t.runLate, w.Lateness)
@@ -116,7 +152,8 @@ func (t *timeline) add(agentName string, ws []api.Window, nowSec int64) {
 		}
 		p := t.pending[w.T]
 		if p == nil {
-			p = &pendingSecond{shake: newHist(), open: newHist(), lateness: newHist(), agents: map[string]AgentSecond{}}
+			p = &pendingSecond{shake: newHist(), open: newHist(), lateness: newHist(),
+				agents: map[string]AgentSecond{}, snaps: map[string]*agentSnaps{}}
 			t.pending[w.T] = p
 		}
 		addCounters(&p.c, w)
@@ -128,10 +165,9 @@ func (t *timeline) add(agentName string, ws []api.Window, nowSec int64) {
 		as.Received += w.Received
 		as.Missed += w.Missed
 		as.Lost += w.Lost
-		if w.ShakeLatency != nil && len(w.ShakeLatency.Counts) > 0 && w.ShakeLatency.Validate() == nil {
-			as.P99 = percentiles(telemetry.Merge(w.ShakeLatency)).P99
-		}
+		addAgentCounters(&as, w)
 		p.agents[agentName] = as
+		p.snapsOf(agentName).add(w)
 	}
 }
 
@@ -177,6 +213,7 @@ func (t *timeline) flush(upTo int64, target func(sec int64) int64, conns api.Con
 			ts.Open = percentiles(p.open)
 			ts.Lateness = percentiles(p.lateness)
 			ts.Agents = p.agents
+			t.finishAgents(p)
 			delete(t.pending, s)
 		}
 		t.flushed = s

@@ -217,3 +217,42 @@ func post(u string, body []byte, want int, header http.Header) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// TestExportedQueriesMatch holds the exported Queries and Expand, which the
+// end-to-end test runs against a real run's InfluxDB, to what the checks
+// here read.
+func TestExportedQueriesMatch(t *testing.T) {
+	for name, d := range loadDashboards(t) {
+		vars, qs, err := Queries(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vars) != len(d.Templating.List) {
+			t.Fatalf("%s: %d variables, the model has %d", name, len(vars), len(d.Templating.List))
+		}
+		vals := map[string]string{}
+		for i, v := range d.Templating.List {
+			if vars[i].Name != v.Name || vars[i].Query != v.Query || vars[i].AllValue != v.AllValue {
+				t.Errorf("%s: variable %d: %+v, model %+v", name, i, vars[i], v)
+			}
+			vals[v.Name] = "x" + v.Name
+		}
+		var want []string
+		for _, p := range d.allPanels() {
+			for _, tg := range p.Targets {
+				want = append(want, tg.Query)
+			}
+		}
+		if len(qs) != len(want) || len(qs) == 0 {
+			t.Fatalf("%s: %d queries, the model has %d", name, len(qs), len(want))
+		}
+		for i, q := range qs {
+			if q.Text != want[i] {
+				t.Errorf("%s: query %d %q, model %q", name, i, q.Text, want[i])
+			}
+			if got, exp := Expand(q.Text, vals), expandQuery(q.Text, vals); got != exp {
+				t.Errorf("%s: Expand %q, expandQuery %q", name, got, exp)
+			}
+		}
+	}
+}

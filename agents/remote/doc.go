@@ -6,6 +6,15 @@
 // port. When the coordinator goes away the load keeps running and the agent
 // reconnects with backoff, resending the windows it could not deliver.
 //
-// It imports agents, agents/clock and coordinator/api (plus the schedule
-// they carry); never the coordinator itself, the server or cli.
+// On a verification's request (a Collect in the assignment) it uploads the
+// engine's journal, per-user counters and pending count, with the restarts
+// after an unclean stop (restarts.jsonl) that verification bounds by the
+// schedule.
+//
+// It also carries the host's samples (HostPoints, fed by a
+// telemetry.Sampler) to the coordinator with the heartbeats, bounded.
+//
+// It imports agents, agents/clock, coordinator/api (plus the schedule
+// they carry) and telemetry; never the coordinator itself, the server or
+// cli.
 package remote

@@ -27,6 +27,7 @@ type Agent struct {
 	log *slog.Logger
 
 	clk      atomic.Pointer[clock.Clock] // nil until registered
+	host     hostBuffer                  // host sampling for the next heartbeat
 	timePort int                         // owned by Run's goroutine
 
 	mu      sync.Mutex     // guards the fields below
@@ -36,6 +37,8 @@ type Agent struct {
 	version int64 // assignment applied
 	backlog []api.Window
 	dropped int64
+
+	collected uint64 // last Collect ID answered; the poll goroutine only
 }
 
 // New returns an agent; Run attaches it.
@@ -193,6 +196,10 @@ func (a *Agent) polls(ctx context.Context) error {
 			if err := a.apply(as); err != nil {
 				a.log.Error("apply assignment", "version", as.Version, "err", err)
 			}
+			if c := as.Collect; c != nil && c.ID != a.collected {
+				a.collected = c.ID
+				go a.collect(ctx, *c)
+			}
 		}
 	}
 }
@@ -216,9 +223,12 @@ func (a *Agent) apply(as api.Assignment) error {
 	if a.engine == nil || !slices.Equal(a.servers, as.Servers) {
 		if a.engine != nil {
 			a.keepWindows(a.engine.TakeWindows())
-			a.engine.Close()
+			if a.engine.Close() == nil {
+				a.noteCleanStop()
+			}
 			a.engine = nil
 		}
+		a.noteStart()
 		ec := a.cfg.Engine
 		ec.Servers = as.Servers
 		ec.ConnectRate = as.ConnectRate
@@ -294,6 +304,7 @@ func (a *Agent) heartbeats(ctx context.Context, every time.Duration) error {
 		hb.DroppedWindows = a.dropped
 		a.mu.Unlock()
 		hb.Seq, hb.Windows = seq, batch
+		hb.Host = a.host.take()
 		if c := a.clk.Load(); c != nil {
 			off, delay, ok := c.Offset()
 			hb.OffsetMicros, hb.DelayMicros, hb.ClockOK = off.Microseconds(), delay.Microseconds(), ok
@@ -337,6 +348,8 @@ func (a *Agent) closeEngine() {
 	if a.engine != nil {
 		if err := a.engine.Close(); err != nil {
 			a.log.Error("close engine", "err", err)
+		} else {
+			a.noteCleanStop()
 		}
 		a.engine = nil
 	}

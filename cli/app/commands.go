@@ -13,6 +13,7 @@ import (
 	servercmd "github.com/hbctl/hbctl/cli/commands/server"
 	shakecmd "github.com/hbctl/hbctl/cli/commands/shake"
 	statuscmd "github.com/hbctl/hbctl/cli/commands/status"
+	verifycmd "github.com/hbctl/hbctl/cli/commands/verify"
 )
 
 // commands lists every command group, one line each.
@@ -28,5 +29,6 @@ func commands() []*ucli.Command {
 		statuscmd.Command(),
 		disconnectcmd.Command(),
 		reportcmd.Command(),
+		verifycmd.Command(),
 	}
 }

@@ -44,6 +44,8 @@ type Heartbeat struct {
 	// DroppedWindows counts windows the agent could not deliver (backlog
 	// overflow while the coordinator was away).
 	DroppedWindows int64 `json:"dropped_windows,omitempty"`
+	// Host is the agent's host sampling since the last heartbeat.
+	Host *HostMetrics `json:"host,omitempty"`
 }
 
 // HeartbeatResponse carries the current assignment version so an agent
@@ -72,4 +74,6 @@ type Assignment struct {
 	Plan        *schedule.Plan   `json:"plan,omitempty"`
 	// Disconnected: close every user connection and stop firing.
 	Disconnected bool `json:"disconnected,omitempty"`
+	// Collect asks for the agent's ledger (verification); nil otherwise.
+	Collect *Collect `json:"collect,omitempty"`
 }

@@ -18,6 +18,8 @@ type Status struct {
 	// RejectedWindows counts windows refused because their second was
 	// more than 10 minutes before or 1 minute after the coordinator's now.
 	RejectedWindows int64 `json:"rejected_windows"`
+	// Telemetry is what the metric sinks did; absent without sinks.
+	Telemetry *TelemetryStatus `json:"telemetry,omitempty"`
 }
 
 // PlanStatus is the plan the agents run.

@@ -29,11 +29,13 @@ type page struct {
 	Charts    []chartView
 	Phases    []phaseView
 	Latency   []latencyView
-	Envelopes []envelopeRow
-	Requests  []kv
-	Events    []eventView
-	Warnings  []string
-	HasNIC    bool
+	// LatencyExact: Latency was read off the merged run histogram.
+	LatencyExact bool
+	Envelopes    []envelopeRow
+	Requests     []kv
+	Events       []eventView
+	Warnings     []string
+	HasNIC       bool
 }
 
 type chartView struct {
@@ -53,6 +55,7 @@ type phaseView struct {
 
 type latencyView struct {
 	Name, Lo, Hi string
+	Exact        bool
 }
 
 type envelopeRow struct {
@@ -120,11 +123,12 @@ func (r *Report) view() page {
 		name string
 		b    Bounds
 	}{{"TP50", r.TP50}, {"TP90", r.TP90}, {"TP99", r.TP99}, {"TP99.9", r.TP999}} {
-		lv := latencyView{Name: l.name, Lo: "—", Hi: "—"}
+		lv := latencyView{Name: l.name, Lo: "—", Hi: "—", Exact: l.b.Exact}
 		if l.b.OK {
 			lv.Lo, lv.Hi = ms(l.b.Lo), ms(l.b.Hi)
 		}
 		p.Latency = append(p.Latency, lv)
+		p.LatencyExact = l.b.Exact
 	}
 	p.Envelopes = r.envelopeRows()
 	t := r.Totals

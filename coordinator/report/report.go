@@ -89,6 +89,7 @@ func Build(dataDir string) (*Report, error) {
 	r.TP90 = runQuantile(r.Seconds, 0.9)
 	r.TP99 = runQuantile(r.Seconds, 0.99)
 	r.TP999 = runQuantile(r.Seconds, 0.999)
+	r.exactPercentiles()
 	return r, nil
 }
 

@@ -79,6 +79,9 @@ func phases(secs []coordinator.TimelineSecond) []Phase {
 type Bounds struct {
 	Lo, Hi float64 // ms
 	OK     bool    // false when no second recorded a latency
+	// Exact: read off the coordinator's merged run histogram
+	// (run-histograms.json); Lo == Hi.
+	Exact bool
 }
 
 // quantileStep is one step of the per-second quantile ladder.

@@ -42,6 +42,8 @@ func Command() *ucli.Command {
 			&ucli.DurationFlag{Name: "timeout", Value: agents.DefaultTimeout, EnvVars: []string{"HBCTL_TIMEOUT"}, Usage: "a SHAKE unanswered this long counts as unanswered"},
 			&ucli.BoolFlag{Name: "ignore-overload", EnvVars: []string{"HBCTL_IGNORE_OVERLOAD"}, Usage: "keep firing after overloaded answers (default: back off)"},
 			&ucli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"HBCTL_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			&ucli.BoolFlag{Name: "sample-host", Value: true, EnvVars: []string{"HBCTL_SAMPLE_HOST"},
+				Usage: "sample this host's NICs, CPU and memory every second and send them with the heartbeats (tagged host=NAME)"},
 			&ucli.DurationFlag{Name: "clock-skew", Hidden: true, EnvVars: []string{"HBCTL_CLOCK_SKEW"}, Usage: "test hook: shift the local clock"},
 		),
 		Action: func(c *ucli.Context) error {
@@ -85,6 +87,12 @@ func Command() *ucli.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if c.Bool("sample-host") {
+				// The sampler reads the interfaces of this process's network
+				// namespace: in the lab, the agent's own host.
+				s := telemetry.NewSampler(a.HostPoints, telemetry.WithHost(c.String("name")), telemetry.WithSamplerLogger(log))
+				go s.Run(ctx)
+			}
 			fmt.Fprintf(c.App.Writer, "agent %s started coordinator=%s capacity=%d data_dir=%s at=%s\n",
 				c.String("name"), c.String(common.FlagCoordinator), capacity, dir, time.Now().UTC().Format(time.RFC3339))
 			if err := a.Run(ctx); err != nil {

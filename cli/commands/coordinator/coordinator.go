@@ -32,12 +32,15 @@ func Command() *ucli.Command {
 		Usage: "run the control plane the agents and control commands talk to",
 		Description: "Serves the HTTP API under /v1/ (bearer token on every call) and the UDP time\n" +
 			"service, keeps the agent registry, re-plans when an agent dies, and writes\n" +
-			"the run timeline (timeline.jsonl) and metrics (metrics.lp) into --data-dir.\n\n" +
+			"the run timeline (timeline.jsonl), metrics (metrics.lp) and the run's merged\n" +
+			"latency histograms (run-histograms.json) into --data-dir. With --influx-url\n" +
+			"metrics also go to InfluxDB; a slow or dead InfluxDB never slows the load\n" +
+			"(points are dropped and counted: see hbctl status).\n\n" +
 			"On start it prints one line tests and scripts can parse:\n" +
 			"  coordinator listening http=HOST:PORT time=HOST:PORT data_dir=DIR token_file=FILE\n" +
 			"and, when it generated the token, the token once.\n\n" +
 			"Example:\n  hbctl coordinator --listen :7070 --data-dir ./coord",
-		Flags: []ucli.Flag{
+		Flags: append([]ucli.Flag{
 			&ucli.StringFlag{Name: "listen", Value: ":7070", EnvVars: []string{"HBCTL_LISTEN"}, Usage: "HTTP API `ADDR`"},
 			&ucli.StringFlag{Name: "time-udp", Value: ":7071", EnvVars: []string{"HBCTL_TIME_UDP"}, Usage: "UDP time service `ADDR`"},
 			&ucli.StringFlag{Name: "data-dir", Value: common.DefaultCoordinatorDataDir, EnvVars: []string{"HBCTL_DATA_DIR"},
@@ -47,12 +50,12 @@ func Command() *ucli.Command {
 			&ucli.DurationFlag{Name: "dead-after", Value: coord.DefaultDeadAfter, EnvVars: []string{"HBCTL_DEAD_AFTER"},
 				Usage: "an agent silent this long is dead and its users are re-planned over the others"},
 			&ucli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"HBCTL_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
-			// Telemetry sink flags (InfluxDB) join here; the file sink is the default.
-		},
+		}, influxFlags()...),
 		Action: func(c *ucli.Context) error {
 			o := Options{
 				Listen: c.String("listen"), TimeUDP: c.String("time-udp"), DataDir: c.String("data-dir"),
 				Token: c.String("token"), DeadAfter: c.Duration("dead-after"), LogLevel: c.String("log-level"),
+				Influx: influxConfig(c),
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -69,6 +72,9 @@ type Options struct {
 	Listen, TimeUDP, DataDir, Token string
 	DeadAfter                       time.Duration
 	LogLevel                        string
+	// Influx configures the InfluxDB sink; without a URL metrics go to
+	// <data-dir>/metrics.lp only.
+	Influx telemetry.InfluxConfig
 }
 
 // Run serves until ctx ends.
@@ -107,18 +113,22 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	fileSink, err := telemetry.NewFileSink(o.DataDir, telemetry.WithFileLogger(log))
+	sink, err := openSinks(ctx, o.DataDir, o.Influx, log)
 	if err != nil {
 		ln.Close()
-		return fmt.Errorf("metrics file: %w", err)
+		return err
 	}
-	defer fileSink.Close()
+	defer func() {
+		if err := sink.Out.Close(); err != nil {
+			log.Warn("metric sinks closed with an error", "err", err)
+		}
+	}()
 
 	co, err := coord.New(coord.Config{
 		DataDir: o.DataDir, Token: token,
 		TimePort:  ts.Addr().(*net.UDPAddr).Port,
 		DeadAfter: o.DeadAfter,
-		Sink:      coord.PointSink{Out: fileSink},
+		Sink:      sink,
 		Logger:    log,
 	})
 	if err != nil {

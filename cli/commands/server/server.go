@@ -18,6 +18,7 @@ import (
 
 	hbserver "github.com/hbctl/hbctl/server"
 	"github.com/hbctl/hbctl/telemetry"
+	"github.com/hbctl/hbctl/telemetry/influxflags"
 )
 
 // Options is what the flags of 'hbctl server' say.
@@ -26,12 +27,18 @@ type Options struct {
 	Admin      string
 	AdminToken string
 	Sets       int
+	Loops      int
 	MaxQPS     int
 	DataDir    string
 	Seed       int64
 	Users      string
 	WriteTO    time.Duration
 	LogLevel   string
+	// HostName tags the server's points (host=...); default os.Hostname.
+	HostName string
+	// Influx configures the InfluxDB sink; the server always writes
+	// DATA-DIR/metrics.lp, and InfluxDB too when a URL is given.
+	Influx telemetry.InfluxConfig
 }
 
 // Command is 'hbctl server'.
@@ -45,20 +52,26 @@ func Command() *ucli.Command {
 			"envelope event to DATA-DIR/ledger.jsonl before the client can see it.\n" +
 			"On startup it prints one line:\n" +
 			"  hbctl server listening wire=ADDR admin=ADDR token_file=PATH\n" +
-			"with the actual ports (when :0 is given). SIGINT/SIGTERM shut it down cleanly.",
-		Flags: []ucli.Flag{
+			"with the actual ports (when :0 is given). SIGINT/SIGTERM shut it down cleanly.\n" +
+			"Every second it appends its counters' change (hb_requests, hb_envelopes,\n" +
+			"hb_connections with role=server) and host samples (net, cpu, mem) tagged\n" +
+			"host=--host-name to DATA-DIR/metrics.lp, and to InfluxDB with --influx-url.",
+		Flags: append([]ucli.Flag{
 			&ucli.StringFlag{Name: "listen", Value: ":1025", Usage: "wire protocol listen address (:0 picks a free port)", EnvVars: []string{"HBCTL_LISTEN"}, Destination: &o.Listen},
 			&ucli.StringFlag{Name: "admin", Value: "127.0.0.1:8989", Usage: "admin HTTP API listen address (loopback by default; \"\" disables it)", EnvVars: []string{"HBCTL_ADMIN"}, Destination: &o.Admin},
 			&ucli.StringFlag{Name: "admin-token", Usage: "admin API bearer token (default: generated into DATA-DIR/admin-token, mode 0600, and reused)", EnvVars: []string{"HBCTL_ADMIN_TOKEN"}, Destination: &o.AdminToken},
-			&ucli.IntFlag{Name: "sets", Value: hbserver.DefaultSets, Usage: "number of SETs (worker goroutines) connections are partitioned into by uid", EnvVars: []string{"HBCTL_SETS"}, Destination: &o.Sets},
+			&ucli.IntFlag{Name: "sets", Value: hbserver.DefaultSets, Usage: "number of SETs connections are partitioned into by uid; each has its own envelope pool and is served by one event loop", EnvVars: []string{"HBCTL_SETS"}, Destination: &o.Sets},
+			&ucli.IntFlag{Name: "loops", Value: 0, Usage: "epoll event loops that read, answer and write (0: one per core)", EnvVars: []string{"HBCTL_LOOPS"}, Destination: &o.Loops},
 			&ucli.IntFlag{Name: "max-qps", Value: 0, Usage: "SHAKEs per second answered before answering 17 (overloaded); 0 = no limit", EnvVars: []string{"HBCTL_MAX_QPS"}, Destination: &o.MaxQPS},
 			&ucli.StringFlag{Name: "data-dir", Value: "hbctl-server-data", Usage: "directory of the ledger journal and the admin token; reusing it continues the run", EnvVars: []string{"HBCTL_DATA_DIR"}, Destination: &o.DataDir},
 			&ucli.Int64Flag{Name: "seed", Value: 0, Usage: "seed of the amount and share RNG, for reproducible runs; 0 = random", EnvVars: []string{"HBCTL_SEED"}, Destination: &o.Seed},
 			&ucli.StringFlag{Name: "users", Usage: "valid uid range LO-HI, e.g. 0-999999 (LOGIN outside it gets result 1); default: any uid", EnvVars: []string{"HBCTL_USERS"}, Destination: &o.Users},
 			&ucli.DurationFlag{Name: "write-timeout", Value: hbserver.DefaultWriteTimeout, Usage: "how long a client may leave a write blocked before it is disconnected as a slow consumer", EnvVars: []string{"HBCTL_WRITE_TIMEOUT"}, Destination: &o.WriteTO},
 			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error", EnvVars: []string{"HBCTL_LOG_LEVEL"}, Destination: &o.LogLevel},
-		},
+			&ucli.StringFlag{Name: "host-name", Usage: "host tag of the server's metrics (default: the host name)", EnvVars: []string{"HBCTL_HOST_NAME"}, Destination: &o.HostName},
+		}, influxflags.Flags()...),
 		Action: func(c *ucli.Context) error {
+			o.Influx = influxflags.Config(c)
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return Run(ctx, o, c.App.Writer)
@@ -84,7 +97,7 @@ func Run(ctx context.Context, o Options, out interface{ Write([]byte) (int, erro
 	log.Info("open-file limit", "soft_before", lim.Before, "soft", lim.Soft, "hard", lim.Hard, "max_connections", lim.MaxConns())
 
 	srv, err := hbserver.New(hbserver.Config{
-		Sets: o.Sets, MaxQPS: o.MaxQPS, DataDir: o.DataDir, Seed: o.Seed, Users: users,
+		Sets: o.Sets, Loops: o.Loops, MaxQPS: o.MaxQPS, DataDir: o.DataDir, Seed: o.Seed, Users: users,
 		WriteTimeout: o.WriteTO, AdminToken: o.AdminToken, Logger: log,
 	})
 	if err != nil {
@@ -95,6 +108,29 @@ func Run(ctx context.Context, o Options, out interface{ Write([]byte) (int, erro
 		srv.Close()
 		return fmt.Errorf("listen %s: %w", o.Listen, err)
 	}
+	sink, err := openSink(ctx, o.DataDir, o.Influx, log)
+	if err != nil {
+		srv.Close()
+		ln.Close()
+		return err
+	}
+	defer func() {
+		if err := sink.Close(); err != nil {
+			log.Warn("metric sinks closed with an error", "err", err)
+		}
+	}()
+	host := o.HostName
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	// Baseline before serving, so every request is in some second.
+	poller := newStatsPoller(srv, sink, host)
+	tctx, stopTelemetry := context.WithCancel(context.Background())
+	telemetryDone := make(chan struct{})
+	go func() { defer close(telemetryDone); poller.run(tctx) }()
+	go telemetry.NewSampler(sink.Write, telemetry.WithHost(host), telemetry.WithSamplerLogger(log)).Run(tctx)
+	defer func() { stopTelemetry(); <-telemetryDone }()
+
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 

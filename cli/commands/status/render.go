@@ -53,6 +53,7 @@ func Render(w io.Writer, st api.Status) error {
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "envelopes\tgranted %d (%s)\topened %d (%s)\tunanswered %d\tskipped %d\n",
 		st.Run.Got, yuan(st.Run.GrantAmount), st.Run.OpenAnswered, yuan(st.Run.OpenAmount), st.Run.Unanswered, st.Run.Skipped)
+	renderTelemetry(tw, st.Telemetry)
 	if n := len(st.Events); n > 0 {
 		fmt.Fprintln(tw)
 		for _, e := range st.Events[max(0, n-5):] {

@@ -29,7 +29,7 @@ func TestRender(t *testing.T) {
 	for _, want := range []string{
 		"plan 2", "rate 3000/s", "connections 2900/3000", "next: 6000/s", // plan line and the scheduled change
 		"h01", "alive", "-250.125ms", "DEAD", // agents with offset and state
-		"1.50ms",                                  // p99 of the last second
+		"1.50ms",                                 // p99 of the last second
 		"granted 7 (¥12.34)", "opened 2 (¥0.99)", // envelopes
 	} {
 		if !strings.Contains(out, want) {

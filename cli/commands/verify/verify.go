@@ -1,0 +1,120 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/hbctl/hbctl/cli/commands/common"
+	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/coordinator/client"
+)
+
+// Exit codes of verify ledger; 3 and 4 are common's.
+const (
+	ExitReconciled    = 0
+	ExitDiscrepancies = 1
+	ExitIncomplete    = 2
+)
+
+// ShownInFull is how many discrepancies are printed in full; the rest are
+// counted by kind.
+const ShownInFull = 50
+
+// Command returns `hbctl verify`.
+func Command() *ucli.Command {
+	return &ucli.Command{
+		Name:  "verify",
+		Usage: "verify the run",
+		Subcommands: []*ucli.Command{{
+			Name:  "ledger",
+			Usage: "quiesce, collect every ledger and reconcile envelopes, cents and requests",
+			Description: "Sets the rate to 0 (and refuses connect, qps set, shake and send meanwhile),\n" +
+				"waits up to --grace for running releases and in-flight requests, collects the\n" +
+				"agents' ledgers through the coordinator and the servers' through their admin\n" +
+				"APIs, reconciles them and restores the rate (unless --stay-quiet).\n\n" +
+				"Exit 0: everything reconciles. 1: discrepancies. 2: could not verify (a\n" +
+				"ledger missing or unreadable, a server without admin API unless\n" +
+				"--allow-partial). 3: token refused. 4: coordinator unreachable.",
+			Flags: append(common.Flags(),
+				&ucli.StringFlag{Name: "json", EnvVars: []string{"HBCTL_VERIFY_JSON"}, Usage: "write the whole report to `FILE` (- for stdout)"},
+				&ucli.DurationFlag{Name: "grace", Value: 5 * time.Second, EnvVars: []string{"HBCTL_GRACE"},
+					Usage: "wait at most `D` for in-flight requests and running releases"},
+				&ucli.DurationFlag{Name: "upload-timeout", Value: 15 * time.Second, EnvVars: []string{"HBCTL_UPLOAD_TIMEOUT"},
+					Usage: "an agent that does not upload its ledger within `D` makes the verification fail (exit 2)"},
+				&ucli.BoolFlag{Name: "allow-partial", EnvVars: []string{"HBCTL_ALLOW_PARTIAL"},
+					Usage: "servers without an admin API are checked from the clients' ledgers only, without failing"},
+				&ucli.BoolFlag{Name: "save-input", EnvVars: []string{"HBCTL_SAVE_INPUT"},
+					Usage: "keep the ledgers as reconciled in the coordinator's data dir (verify-input.json)"},
+				&ucli.BoolFlag{Name: "stay-quiet", EnvVars: []string{"HBCTL_STAY_QUIET"}, Usage: "leave the rate at 0 afterwards"},
+				&ucli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, EnvVars: []string{"HBCTL_TIMEOUT"}, Usage: "give up after `D`"},
+			),
+			Action: func(c *ucli.Context) error {
+				if c.Duration("grace") < 0 || c.Duration("upload-timeout") < 0 {
+					return common.Usage("--grace and --upload-timeout must not be negative")
+				}
+				cl, err := common.Client(c)
+				if err != nil {
+					return err
+				}
+				req := api.VerifyRequest{
+					GraceMillis:  max(1, c.Duration("grace").Milliseconds()),
+					UploadMillis: c.Duration("upload-timeout").Milliseconds(),
+					AllowPartial: c.Bool("allow-partial"),
+					StayQuiet:    c.Bool("stay-quiet"),
+					SaveInput:    c.Bool("save-input"),
+				}
+				ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+				defer cancel()
+				return run(ctx, cl, req, c.String("json"), c.App.Writer)
+			},
+		}},
+	}
+}
+
+func run(ctx context.Context, cl *client.Client, req api.VerifyRequest, jsonPath string, w io.Writer) error {
+	resp, err := cl.Verify(ctx, req)
+	if err != nil {
+		var ae *client.APIError
+		if errors.As(err, &ae) && !errors.Is(err, client.ErrUnauthorized) {
+			// Refused (nothing connected, a verification already running):
+			// nothing was verified.
+			return ucli.Exit(err.Error(), ExitIncomplete)
+		}
+		return common.Exit(err)
+	}
+	if jsonPath != "" {
+		if err := writeJSON(jsonPath, resp, w); err != nil {
+			return ucli.Exit(err.Error(), ExitIncomplete)
+		}
+	}
+	if jsonPath != "-" {
+		Render(w, resp)
+	}
+	if resp.ExitCode != 0 {
+		return ucli.Exit(fmt.Sprintf("ledgers %s (exit %d)", outcome(resp), resp.ExitCode), resp.ExitCode)
+	}
+	return nil
+}
+
+func writeJSON(path string, resp *api.VerifyResponse, stdout io.Writer) error {
+	b, err := json.MarshalIndent(resp, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	b = append(b, '\n')
+	if path == "-" {
+		_, err = stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
