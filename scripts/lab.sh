@@ -5,12 +5,14 @@
 # `hbctl agent` processes run in each namespace with its own network stack,
 # port space and NIC counters.
 #
-#   scripts/lab.sh up N [--users-per-host U]   create N hosts and start server, coordinator, agents
-#   scripts/lab.sh run SCENARIO.yaml           run a scenario against the lab (hbctl run)
+#   scripts/lab.sh up N [--users-per-host U]   create N hosts, start server, coordinator, agents; wait until all are alive
+#   scripts/lab.sh run SCENARIO.yaml [FLAGS]   hbctl run SCENARIO with the lab's targets (FLAGS: more hbctl run flags)
 #   scripts/lab.sh status                      what is up
 #   scripts/lab.sh down                        stop every process (by PID) and remove every namespace and link
 #
-# Needs root (ip netns). State and logs live in $HBCTL_LAB_DIR (default /tmp/hbctl-lab).
+# Needs root (ip netns). State, data and logs live in $HBCTL_LAB_DIR (default
+# /tmp/hbctl-lab); the binary is $HBCTL_BIN (default bin/hbctl). up is
+# idempotent and, when it fails, tears down what it built.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,21 +78,38 @@ net_up() { # N
 	echo "$n" >"$lab/hosts"
 }
 
+coordinator_token() { cat "$lab/data/coordinator/token"; }
+
+# Count the agents the coordinator sees alive (hbctl status --json).
+alive_agents() {
+	HBCTL_COORDINATOR="http://$gw:7070" HBCTL_TOKEN="$(coordinator_token)" "$hbctl" status --json 2>/dev/null |
+		grep -o '"alive": *true' | wc -l
+}
+
 procs_up() { # N users_per_host
-	local n=$1 per_host=$2 i j k name ns agents
+	local n=$1 per_host=$2 i j k name ns agents per_agent want tok
 	[ -x "$hbctl" ] || die "no hbctl at $hbctl (run make build, or set HBCTL_BIN)"
 	mkdir -p "$lab/pids" "$lab/logs" "$lab/data"
+	# The server holds every connection: one process, at most what its
+	# open-file limit allows.
+	if [ "$((n * per_host))" -gt "$per_process" ]; then
+		echo "lab: $((n * per_host)) users exceed what one server process holds here ($per_process); expect refused logins" >&2
+	fi
 	if [ ! -s "$lab/pids/server" ] || ! kill -0 "$(cat "$lab/pids/server")" 2>/dev/null; then
 		start_bg server "$lab/logs/server.log" "$hbctl" server --listen "$gw:1025" --admin "$gw:8989" \
 			--data-dir "$lab/data/server" --sets 64
-		wait_for server "$lab/logs/server.log" "listening" 20
+		wait_for server "$lab/logs/server.log" "listening wire=" 20
 	fi
 	if [ ! -s "$lab/pids/coordinator" ] || ! kill -0 "$(cat "$lab/pids/coordinator")" 2>/dev/null; then
 		start_bg coordinator "$lab/logs/coordinator.log" "$hbctl" coordinator --listen "$gw:7070" \
 			--time-udp "$gw:7071" --data-dir "$lab/data/coordinator"
-		wait_for coordinator "$lab/logs/coordinator.log" "listening" 20
+		wait_for coordinator "$lab/logs/coordinator.log" "^coordinator listening" 20
 	fi
+	tok=$(coordinator_token)
+	# Several agent processes per host when one process may not hold the
+	# host's users (the per-process open-file limit).
 	agents=$(((per_host + per_process - 1) / per_process))
+	per_agent=$(((per_host + agents - 1) / agents))
 	for ((i = 1; i <= n; i++)); do
 		name=$(host_name "$i")
 		ns=hb-$name
@@ -100,13 +119,25 @@ procs_up() { # N users_per_host
 			if [ -s "$lab/pids/agent-$k" ] && kill -0 "$(cat "$lab/pids/agent-$k")" 2>/dev/null; then
 				continue
 			fi
-			start_bg "agent-$k" "$lab/logs/agent-$k.log" ip netns exec "$ns" "$hbctl" agent \
-				--coordinator "http://$gw:7070" --coordinator-data-dir "$lab/data/coordinator" \
-				--name "$k" --capacity $(((per_host + agents - 1) / agents)) --data-dir "$lab/data/agent-$k"
+			# The coordinator is not on the agent's loopback, so the token
+			# goes in the environment (not on the command line, where ps
+			# shows it). ip netns exec and env both exec: the PID recorded
+			# is the agent's own. Its host sampling sees only the
+			# namespace's eth0: that host's NIC.
+			start_bg "agent-$k" "$lab/logs/agent-$k.log" ip netns exec "$ns" env HBCTL_TOKEN="$tok" "$hbctl" agent \
+				--coordinator "http://$gw:7070" --name "$k" --bind "$(host_addr "$i")" \
+				--capacity "$per_agent" --data-dir "$lab/data/agent-$k"
 		done
 	done
-	echo "lab: $n hosts up; coordinator http://$gw:7070, server $gw:1025 (admin http://$gw:8989)"
-	echo "lab: export HBCTL_COORDINATOR=http://$gw:7070 HBCTL_COORDINATOR_DATA_DIR=$lab/data/coordinator"
+	want=$((n * agents))
+	for ((i = 0; i < 300; i++)); do
+		[ "$(alive_agents)" -ge "$want" ] && break
+		sleep 0.1
+	done
+	[ "$(alive_agents)" -ge "$want" ] || die "only $(alive_agents) of $want agents alive after 30s (logs in $lab/logs)"
+	echo "$per_host" >"$lab/users-per-host"
+	echo "lab: $n hosts up, $want agents of $per_agent users; coordinator http://$gw:7070, server $gw:1025 (admin http://$gw:8989)"
+	echo "lab: export HBCTL_COORDINATOR=http://$gw:7070 HBCTL_TOKEN=\$(cat $lab/data/coordinator/token)"
 }
 
 down() {
@@ -135,12 +166,12 @@ down() {
 		ip link del "$link" 2>/dev/null || true
 	done
 	ip link del "$bridge" 2>/dev/null || true
-	rm -f "$lab/hosts"
+	rm -f "$lab/hosts" "$lab/users-per-host"
 	echo "lab: down"
 }
 
 cmd=${1:-}
-[ -n "$cmd" ] || { sed -n '2,14p' "$0"; exit 2; }
+[ -n "$cmd" ] || { sed -n '2,15p' "$0"; exit 2; }
 shift
 case "$cmd" in
 up)
@@ -156,18 +187,26 @@ up)
 		esac
 		shift
 	done
+	# One lab per machine: its addresses and names are fixed. Refuse (and
+	# tear nothing down) when another lab dir's lab is up.
+	if ip link show "$bridge" >/dev/null 2>&1 && [ ! -s "$lab/hosts" ]; then
+		die "a lab is already up (bridge $bridge exists) but not from $lab: run lab.sh down with its HBCTL_LAB_DIR first"
+	fi
 	mkdir -p "$lab/pids" "$lab/logs" "$lab/data"
-	trap 'echo "lab: up failed; cleaning up" >&2; down' ERR
+	trap 'rc=$?; if [ "$rc" != 0 ]; then echo "lab: up failed; cleaning up" >&2; down >&2; fi' EXIT
 	net_up "$n"
 	procs_up "$n" "$per_host"
-	trap - ERR
+	trap - EXIT
 	;;
 run)
 	need_root
 	[ -n "${1:-}" ] || die "usage: lab.sh run SCENARIO.yaml"
 	[ -s "$lab/hosts" ] || die "the lab is not up (lab.sh up N first)"
-	HBCTL_COORDINATOR="http://$gw:7070" HBCTL_COORDINATOR_DATA_DIR="$lab/data/coordinator" \
-		"$hbctl" run --server "$gw:1025" --admin "http://$gw:8989" --admin-token-file "$lab/data/server/admin-token" "$@"
+	scenario=$1
+	shift
+	HBCTL_COORDINATOR="http://$gw:7070" HBCTL_TOKEN="$(coordinator_token)" \
+		"$hbctl" run "$scenario" --server "$gw:1025" --admin "http://$gw:8989" \
+		--admin-token-file "$lab/data/server/admin-token" "$@"
 	;;
 status)
 	[ -s "$lab/hosts" ] && echo "hosts: $(cat "$lab/hosts")" || echo "hosts: none"

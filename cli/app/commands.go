@@ -6,9 +6,11 @@ import (
 	agentcmd "github.com/hbctl/hbctl/cli/commands/agent"
 	connectcmd "github.com/hbctl/hbctl/cli/commands/connect"
 	coordinatorcmd "github.com/hbctl/hbctl/cli/commands/coordinator"
+	democmd "github.com/hbctl/hbctl/cli/commands/demo"
 	disconnectcmd "github.com/hbctl/hbctl/cli/commands/disconnect"
 	qpscmd "github.com/hbctl/hbctl/cli/commands/qps"
 	reportcmd "github.com/hbctl/hbctl/cli/commands/report"
+	runcmd "github.com/hbctl/hbctl/cli/commands/run"
 	sendcmd "github.com/hbctl/hbctl/cli/commands/send"
 	servercmd "github.com/hbctl/hbctl/cli/commands/server"
 	shakecmd "github.com/hbctl/hbctl/cli/commands/shake"
@@ -29,6 +31,8 @@ func commands() []*ucli.Command {
 		statuscmd.Command(),
 		disconnectcmd.Command(),
 		reportcmd.Command(),
+		runcmd.Command(),
+		democmd.Command(),
 		verifycmd.Command(),
 	}
 }
