@@ -28,7 +28,6 @@ type Agent struct {
 
 	clk      atomic.Pointer[clock.Clock] // nil until registered
 	host     hostBuffer                  // host sampling for the next heartbeat
-	timePort int                         // owned by Run's goroutine
 
 	mu      sync.Mutex     // guards the fields below
 	engine  *agents.Engine // nil until the first assignment with servers
