@@ -24,6 +24,7 @@ type Coordinator struct {
 	cfg Config
 	log *slog.Logger
 	tl  *timeline
+	srv *serverRates
 
 	mu  sync.Mutex
 	reg registry // mu
@@ -79,8 +80,10 @@ func New(cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
+	srv := newServerRates(cfg.AdminClient, cfg.Logger)
+	tl.srv, tl.serverWait = srv, int64(DefaultServerWait/time.Second)
 	return &Coordinator{
-		cfg: cfg, log: cfg.Logger, tl: tl,
+		cfg: cfg, log: cfg.Logger, tl: tl, srv: srv,
 		reg:     registry{byName: map[string]*agent{}},
 		changed: make(chan struct{}),
 		nextID:  last + 1,
@@ -123,8 +126,9 @@ func (c *Coordinator) takePlanIDLocked() uint64 {
 // Start runs the loop that declares silent agents dead and finalizes
 // seconds of the timeline.
 func (c *Coordinator) Start() {
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.loop()
+	go c.pollServers()
 }
 
 // Close stops the loop and closes the timeline.

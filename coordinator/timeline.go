@@ -31,6 +31,14 @@ type TimelineSecond struct {
 	Lateness    api.Percentiles        `json:"lateness"`
 	Connections api.Connections        `json:"connections"`
 	Agents      map[string]AgentSecond `json:"agents,omitempty"`
+	// ServerReceived is the SHAKEs the target servers counted arriving in
+	// this second (their GET /v1/stats shake_per_second), summed; absent
+	// when no server admin API is known or no server reported the second.
+	// It is written even when zero.
+	ServerReceived *int64 `json:"server_received,omitempty"`
+	// ServersMissing counts target servers whose count of this second
+	// never arrived: ServerReceived then sums only the others.
+	ServersMissing int `json:"servers_missing,omitempty"`
 }
 
 // AgentSecond is one agent's part of a second.
@@ -78,22 +86,27 @@ type pendingSecond struct {
 
 // timeline aggregates agents' windows into seconds and writes them.
 type timeline struct {
-	mu        sync.Mutex
-	f         *os.File                 // mu
-	w         *bufio.Writer            // mu
-	pending   map[int64]*pendingSecond // mu
-	flushed   int64                    // mu: last second written, 0 before the first
-	done      []TimelineSecond         // mu: the last SecondsKept seconds
-	events    []TimelineEvent          // mu: the last EventsKept events
-	run       api.Counters             // mu
-	runShake  *hdrhistogram.Histogram  // mu
-	runOpen   *hdrhistogram.Histogram  // mu
-	runLate   *hdrhistogram.Histogram  // mu
-	late      int64                    // mu: windows that arrived after their second was written
-	rejected  int64                    // mu: windows refused for a second too far from now
-	sink      Sink
-	log       *slog.Logger
-	writeErrs int64 // mu
+	mu       sync.Mutex
+	f        *os.File                 // mu
+	w        *bufio.Writer            // mu
+	pending  map[int64]*pendingSecond // mu
+	flushed  int64                    // mu: last second written, 0 before the first
+	done     []TimelineSecond         // mu: the last SecondsKept seconds
+	events   []TimelineEvent          // mu: the last EventsKept events
+	run      api.Counters             // mu
+	runShake *hdrhistogram.Histogram  // mu
+	runOpen  *hdrhistogram.Histogram  // mu
+	runLate  *hdrhistogram.Histogram  // mu
+	late     int64                    // mu: windows that arrived after their second was written
+	rejected int64                    // mu: windows refused for a second too far from now
+	sink     Sink
+	log      *slog.Logger
+	// srv holds the servers' own per-second counts; nil for none.
+	// Lock order: mu, then srv's.
+	srv *serverRates
+	// serverWait is how many seconds past upTo a second may wait for srv.
+	serverWait int64
+	writeErrs  int64 // mu
 	// agentState is each agent's connections and clock as last reported,
 	// set by the coordinator's loop before every flush.
 	agentState map[string]agentState // mu
@@ -206,7 +219,15 @@ func (t *timeline) flush(upTo int64, target func(sec int64) int64, conns api.Con
 		from = upTo - flushMaxSeconds
 	}
 	for s := from; s <= upTo; s++ {
+		if t.srv != nil && s > upTo-t.serverWait && t.srv.pending(s) {
+			break // written by a later flush, with the servers' count or without
+		}
 		ts := TimelineSecond{T: s, Target: target(s), Connections: conns}
+		if t.srv != nil {
+			if n, missing, ok := t.srv.at(s); ok {
+				ts.ServerReceived, ts.ServersMissing = &n, missing
+			}
+		}
 		if p := t.pending[s]; p != nil {
 			ts.Counters = p.c
 			ts.Shake = percentiles(p.shake)
@@ -265,11 +286,16 @@ func (t *timeline) fill(st *api.Status) {
 	defer t.mu.Unlock()
 	st.Seconds = make([]api.SecondBrief, 0, len(t.done))
 	for _, s := range t.done {
-		st.Seconds = append(st.Seconds, api.SecondBrief{T: s.T, Target: s.Target, Sent: s.Sent, Received: s.Received, P99: s.Shake.P99})
+		st.Seconds = append(st.Seconds, api.SecondBrief{T: s.T, Target: s.Target, Sent: s.Sent, Received: s.Received,
+			ServerReceived: s.ServerReceived, P99: s.Shake.P99})
 	}
 	if n := len(t.done); n > 0 {
 		s := t.done[n-1]
-		st.Last = &api.SecondSummary{T: s.T, Target: s.Target, Counters: s.Counters, Shake: s.Shake, Open: s.Open, Lateness: s.Lateness}
+		st.Last = &api.SecondSummary{T: s.T, Target: s.Target, Counters: s.Counters, ServerReceived: s.ServerReceived,
+			Shake: s.Shake, Open: s.Open, Lateness: s.Lateness}
+	}
+	if t.srv != nil {
+		st.ServerStatsErrors = t.srv.failures()
 	}
 	st.Run = api.RunSummary{Counters: t.run, Shake: percentiles(t.runShake), Open: percentiles(t.runOpen), Lateness: percentiles(t.runLate)}
 	st.Events = append([]api.Event(nil), t.events...)

@@ -18,6 +18,9 @@ type Status struct {
 	// RejectedWindows counts windows refused because their second was
 	// more than 10 minutes before or 1 minute after the coordinator's now.
 	RejectedWindows int64 `json:"rejected_windows"`
+	// ServerStatsErrors counts failed polls of the target servers'
+	// GET /v1/stats (their per-second SHAKE arrivals).
+	ServerStatsErrors int64 `json:"server_stats_errors,omitempty"`
 	// Telemetry is what the metric sinks did; absent without sinks.
 	Telemetry *TelemetryStatus `json:"telemetry,omitempty"`
 }
@@ -86,9 +89,12 @@ type SecondSummary struct {
 	T      int64 `json:"t"`
 	Target int64 `json:"target"`
 	Counters
-	Shake    Percentiles `json:"shake"`
-	Open     Percentiles `json:"open"`
-	Lateness Percentiles `json:"lateness"`
+	// ServerReceived is the SHAKEs the target servers counted arriving in
+	// the second; absent when unknown.
+	ServerReceived *int64      `json:"server_received,omitempty"`
+	Shake          Percentiles `json:"shake"`
+	Open           Percentiles `json:"open"`
+	Lateness       Percentiles `json:"lateness"`
 }
 
 // RunSummary covers every second since the coordinator started.
@@ -101,11 +107,14 @@ type RunSummary struct {
 
 // SecondBrief is one complete second in Status.Seconds.
 type SecondBrief struct {
-	T        int64   `json:"t"`
-	Target   int64   `json:"target"`
-	Sent     int64   `json:"sent"`
-	Received int64   `json:"received"`
-	P99      float64 `json:"p99_ms"`
+	T        int64 `json:"t"`
+	Target   int64 `json:"target"`
+	Sent     int64 `json:"sent"`
+	Received int64 `json:"received"`
+	// ServerReceived is the SHAKEs the target servers counted arriving in
+	// the second; absent when unknown.
+	ServerReceived *int64  `json:"server_received,omitempty"`
+	P99            float64 `json:"p99_ms"`
 }
 
 // Event is a phase change on the run timeline.

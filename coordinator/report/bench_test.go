@@ -29,7 +29,7 @@ func syntheticRun(n int) *Report {
 		}
 		r.NIC = append(r.NIC, hp)
 	}
-	r.Phases = phases(secs)
+	r.Phases = phases(secs, nil)
 	r.Totals = totals(secs)
 	r.TP99 = runQuantile(secs, 0.99)
 	return r

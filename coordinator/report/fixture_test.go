@@ -20,6 +20,9 @@ var update = flag.Bool("update", false, "rewrite testdata/run from the fixture g
 // from 0:10, 600/s from 0:30, 0/s from 0:50; a shake phase granting 20
 // envelopes a second from 0:13 to 0:32 and a send phase opening 30 shares
 // a second from 0:35 to 0:44; agent h03 dead at 0:42 and back at 0:44.
+// The timeline carries the servers' counts (server_received) up to 0:49,
+// where they differ from the clients' at 0:20 and 0:21; metrics.lp has the
+// servers' own points for every second, which the report uses past 0:49.
 const fixtureDir = "testdata/run"
 
 // fixtureT0 is the fixture's first second, 2026-01-01T00:00:00Z.
@@ -57,6 +60,20 @@ func fixtureSent(i int) (target, sent int64) {
 		sent = 606
 	}
 	return target, sent
+}
+
+// fixtureServer is the servers' count of second i on the timeline: what
+// the clients sent, except that two of the six extra SHAKEs of 0:20
+// arrived in 0:21.
+func fixtureServer(i int) int64 {
+	_, sent := fixtureSent(i)
+	switch i {
+	case 20:
+		return sent - 2
+	case 21:
+		return sent + 2
+	}
+	return sent
 }
 
 func fixtureTimeline() []byte {
@@ -99,6 +116,10 @@ func fixtureTimeline() []byte {
 		s.None = recv - s.Got
 		if i >= 35 && i < 45 {
 			s.OpenSent, s.OpenAnswered, s.OpenAmount = 30, 30, 1000
+		}
+		if i < 50 {
+			srv := fixtureServer(i)
+			s.ServerReceived = &srv
 		}
 		s.Connections = api.Connections{Target: 3000, Established: min(3000, 300*(i+1))}
 		if i >= 55 {

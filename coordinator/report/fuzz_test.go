@@ -36,7 +36,7 @@ func FuzzReport(f *testing.F) {
 			return
 		}
 		r := &Report{DataDir: "fuzz", Seconds: tlv.seconds, Events: tlv.events, NIC: m.nic, ServerReceived: m.serverRecv}
-		r.Phases = phases(r.Seconds)
+		r.Phases = phases(r.Seconds, r.ServerReceived)
 		r.Totals = totals(r.Seconds)
 		r.TP99 = runQuantile(r.Seconds, 0.99)
 		if r.TP99.OK && r.TP99.Lo > r.TP99.Hi {

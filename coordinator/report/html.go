@@ -51,6 +51,10 @@ type verdictView struct {
 
 type phaseView struct {
 	Target, From, To, Seconds, MeanSent, MeanReceived, MeanAbsErr, WorstErr, WorstAt, WorstP99 string
+	// MeanServer and WorstServer are the servers' SHAKE arrivals: mean per
+	// second and worst |server-target|/target with its second, "—" when
+	// unknown.
+	MeanServer, WorstServer string
 }
 
 type latencyView struct {
@@ -115,8 +119,17 @@ func (r *Report) view() page {
 			WorstAt:      rel(float64(ph.WorstAt)),
 			WorstP99:     ms(ph.WorstP99),
 		})
+		pv := &p.Phases[len(p.Phases)-1]
 		if ph.WorstP99 == 0 {
-			p.Phases[len(p.Phases)-1].WorstP99 = "—"
+			pv.WorstP99 = "—"
+		}
+		pv.MeanServer, pv.WorstServer = "—", "—"
+		if ph.ServerSeconds > 0 {
+			pv.MeanServer = fmt.Sprintf("%.1f/s", ph.MeanServer)
+			pv.WorstServer = pct(ph.WorstServerErr, false) + " at " + rel(float64(ph.WorstServerAt))
+			if ph.ServerSeconds < ph.Seconds {
+				pv.MeanServer += fmt.Sprintf(" (%d of %d s)", ph.ServerSeconds, ph.Seconds)
+			}
 		}
 	}
 	for _, l := range []struct {

@@ -21,7 +21,9 @@ type Report struct {
 	// NIC is each host's packet rates from metrics.lp, hosts sorted by name.
 	NIC []HostPackets
 	// ServerReceived is SHAKEs per second as the servers counted them, by
-	// Unix second; nil when no server wrote such points.
+	// Unix second: the timeline's server_received, or where a second has
+	// none, the servers' own hb_requests role=server points in metrics.lp;
+	// nil when neither is known.
 	ServerReceived map[int64]int64
 	Verify         *Verify // nil: not verified
 	Phases         []Phase
@@ -83,7 +85,8 @@ func Build(dataDir string) (*Report, error) {
 		r.Verify = v
 	}
 
-	r.Phases = phases(r.Seconds)
+	r.ServerReceived = mergeServer(r.Seconds, r.ServerReceived)
+	r.Phases = phases(r.Seconds, r.ServerReceived)
 	r.Totals = totals(r.Seconds)
 	r.TP50 = runQuantile(r.Seconds, 0.5)
 	r.TP90 = runQuantile(r.Seconds, 0.9)
@@ -91,6 +94,23 @@ func Build(dataDir string) (*Report, error) {
 	r.TP999 = runQuantile(r.Seconds, 0.999)
 	r.exactPercentiles()
 	return r, nil
+}
+
+// mergeServer lays the timeline's server counts over those of the metric
+// points: the timeline's come from the servers' own per-second counters,
+// polled by the coordinator, while points exist only where the servers
+// wrote to this data dir's sink.
+func mergeServer(secs []coordinator.TimelineSecond, points map[int64]int64) map[int64]int64 {
+	out := points
+	for i := range secs {
+		if v := secs[i].ServerReceived; v != nil {
+			if out == nil {
+				out = make(map[int64]int64, len(secs))
+			}
+			out[secs[i].T] = *v
+		}
+	}
+	return out
 }
 
 // Start and End are the first second and the end of the last second.

@@ -115,8 +115,18 @@ func TestBuildFixture(t *testing.T) {
 			t.Errorf("negative rate %+v", p)
 		}
 	}
-	if len(r.ServerReceived) != 60 || r.ServerReceived[fixtureT0+40] != 570 {
-		t.Errorf("server received: %d seconds, 0:40 = %d", len(r.ServerReceived), r.ServerReceived[fixtureT0+40])
+	// Server counts: the timeline's where it has them (0:20 differs from
+	// metrics.lp's 306), metrics.lp's after 0:49.
+	if len(r.ServerReceived) != 60 || r.ServerReceived[fixtureT0+40] != 570 || r.ServerReceived[fixtureT0+20] != 304 ||
+		r.ServerReceived[fixtureT0+21] != 302 {
+		t.Errorf("server received: %d seconds, 0:20 = %d, 0:21 = %d, 0:40 = %d", len(r.ServerReceived),
+			r.ServerReceived[fixtureT0+20], r.ServerReceived[fixtureT0+21], r.ServerReceived[fixtureT0+40])
+	}
+	if v, ok := r.ServerReceived[fixtureT0+55]; !ok || v != 0 {
+		t.Errorf("server received at 0:55 (from metrics.lp): %d, %v", v, ok)
+	}
+	if p := r.Phases[0]; p.ServerSeconds != 20 || p.WorstServerAt != fixtureT0+20 || !near(p.WorstServerErr, 4.0/300) {
+		t.Errorf("phase 300/s server figures: %+v", p)
 	}
 	if r.Verify == nil || r.Verify.Verdict != "reconciled" || r.Verify.Discrepancies != 0 || r.Verify.Totals == nil ||
 		r.Verify.Totals.Server.Granted.Cents != fixGrantCents || r.Verify.Totals.Client.Opened.Count != fixOpened {
@@ -155,8 +165,8 @@ func TestHTMLFixture(t *testing.T) {
 	}
 	// Summary figures, from the fixture's arithmetic.
 	for _, want := range []string{
-		`<td>300/s</td><td>0:10</td><td>0:30</td><td>20</td><td>300.1/s</td><td>300.1/s</td><td>0.15%</td><td>&#43;2.00%</td><td>0:20</td><td>4.00 ms</td>`,
-		`<td>600/s</td><td>0:30</td><td>0:50</td><td>20</td><td>598.2/s</td><td>597.7/s</td><td>0.40%</td><td>-5.00%</td><td>0:40</td><td>40.0 ms</td>`,
+		`<td>300/s</td><td>0:10</td><td>0:30</td><td>20</td><td>300.1/s</td><td>300.1/s</td><td>0.15%</td><td>&#43;2.00%</td><td>0:20</td><td>300.1/s</td><td>1.33% at 0:20</td><td>4.00 ms</td>`,
+		`<td>600/s</td><td>0:30</td><td>0:50</td><td>20</td><td>598.2/s</td><td>597.7/s</td><td>0.40%</td><td>-5.00%</td><td>0:40</td><td>598.2/s</td><td>5.00% at 0:40</td><td>40.0 ms</td>`,
 		`<td>TP99</td><td>2.50 ms</td><td>8.00 ms</td>`,
 		`<td>shake envelopes granted</td><td>400</td><td>400</td><td>400</td>`,
 		`<td>shake cents granted</td><td>40000</td><td>40000</td><td>40000</td>`,
@@ -316,5 +326,32 @@ func TestEscaping(t *testing.T) {
 	}
 	if !strings.Contains(html, "&lt;b&gt;h1&lt;/b&gt;") || !strings.Contains(html, "&lt;i&gt;h9&lt;/i&gt; rx") {
 		t.Error("escaped names missing")
+	}
+}
+
+// TestServerLineFromTimelineAlone: with no metrics.lp, the server line
+// comes from the timeline's server_received.
+func TestServerLineFromTimelineAlone(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(fixtureDir, coordinator.TimelineFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, coordinator.TimelineFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.ServerReceived) != 50 || r.ServerReceived[fixtureT0+20] != 304 {
+		t.Fatalf("server received: %d seconds, 0:20 = %d", len(r.ServerReceived), r.ServerReceived[fixtureT0+20])
+	}
+	var html strings.Builder
+	if err := r.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(html.String(), `data-series="server received"`) {
+		t.Fatal("no server line")
 	}
 }

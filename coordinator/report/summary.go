@@ -23,15 +23,24 @@ type Phase struct {
 	WorstAt  int64
 	// WorstP99 is the highest per-second SHAKE p99 in the phase (ms).
 	WorstP99 float64
+	// ServerSeconds counts the phase's seconds with a server count;
+	// MeanServer is SHAKEs the servers received per second over those, and
+	// WorstServerErr the largest |server-target|/target among them, at
+	// WorstServerAt. All zero when no server count is known.
+	ServerSeconds  int64
+	MeanServer     float64
+	WorstServerErr float64
+	WorstServerAt  int64
 }
 
 // phases splits the seconds into runs of equal non-zero target. A gap in
-// the seconds (a coordinator restart) ends a phase too.
-func phases(secs []coordinator.TimelineSecond) []Phase {
+// the seconds (a coordinator restart) ends a phase too. server holds the
+// servers' SHAKE arrivals by Unix second; nil for none.
+func phases(secs []coordinator.TimelineSecond, server map[int64]int64) []Phase {
 	var out []Phase
 	var cur *Phase
 	var sumAbs float64
-	var sumSent, sumRecv int64
+	var sumSent, sumRecv, sumServer int64
 	end := func() {
 		if cur == nil {
 			return
@@ -40,6 +49,9 @@ func phases(secs []coordinator.TimelineSecond) []Phase {
 		cur.MeanSent = float64(sumSent) / n
 		cur.MeanReceived = float64(sumRecv) / n
 		cur.MeanAbsErr = sumAbs / n
+		if cur.ServerSeconds > 0 {
+			cur.MeanServer = float64(sumServer) / float64(cur.ServerSeconds)
+		}
 		out = append(out, *cur)
 		cur = nil
 	}
@@ -53,7 +65,7 @@ func phases(secs []coordinator.TimelineSecond) []Phase {
 		}
 		if cur == nil {
 			cur = &Phase{Target: s.Target, From: s.T, WorstAt: s.T}
-			sumAbs, sumSent, sumRecv = 0, 0, 0
+			sumAbs, sumSent, sumRecv, sumServer = 0, 0, 0, 0
 		}
 		cur.To = s.T
 		cur.Seconds++
@@ -66,6 +78,13 @@ func phases(secs []coordinator.TimelineSecond) []Phase {
 		}
 		if s.Shake.Count > 0 {
 			cur.WorstP99 = max(cur.WorstP99, s.Shake.P99)
+		}
+		if v, ok := server[s.T]; ok {
+			cur.ServerSeconds++
+			sumServer += v
+			if e := math.Abs(float64(v-s.Target)) / float64(s.Target); e > cur.WorstServerErr || cur.ServerSeconds == 1 {
+				cur.WorstServerErr, cur.WorstServerAt = e, s.T
+			}
 		}
 	}
 	end()

@@ -161,6 +161,10 @@ func Run(ctx context.Context, o Options, w io.Writer) (err error) {
 		return ucli.Exit(fmt.Sprintf("demo: %v (logs in %s)", runErr, cs.logs), common.ExitUsage)
 	}
 	res.WriteSummary(w)
+	// Stop the children first: the coordinator writes its last seconds and
+	// the whole run's merged histograms when it shuts down, and the report
+	// reads both.
+	cs.stopAll()
 	reportErr := writeReport(coordDir, o.Out)
 	if reportErr != nil {
 		fmt.Fprintf(w, "demo: no report: %v\n", reportErr)

@@ -42,11 +42,17 @@ func Render(w io.Writer, st api.Status) error {
 	}
 	fmt.Fprintln(tw)
 
-	fmt.Fprintln(tw, "WINDOW\tTARGET\tSENT\tRECEIVED\tGOT\tNONE\tOVERLOADED\tMISSED\tLOST\tP50\tP90\tP99\tMAX")
+	// SERVER is what the target servers counted arriving (their admin
+	// APIs' per-second counters), next to what the clients sent and got
+	// answered.
+	fmt.Fprintln(tw, "WINDOW\tTARGET\tSENT\tRECEIVED\tSERVER\tGOT\tNONE\tOVERLOADED\tMISSED\tLOST\tP50\tP90\tP99\tMAX")
 	if l := st.Last; l != nil {
-		row(tw, fmt.Sprintf("second %s", time.Unix(l.T, 0).UTC().Format(time.TimeOnly)), fmt.Sprint(l.Target), l.Counters, l.Shake)
+		row(tw, fmt.Sprintf("second %s", time.Unix(l.T, 0).UTC().Format(time.TimeOnly)), fmt.Sprint(l.Target), l.Counters, l.ServerReceived, l.Shake)
 	}
-	row(tw, "run", "", st.Run.Counters, st.Run.Shake)
+	row(tw, "run", "", st.Run.Counters, nil, st.Run.Shake)
+	if st.ServerStatsErrors > 0 {
+		fmt.Fprintf(tw, "server stats polls failed: %d (see the coordinator's log)\n", st.ServerStatsErrors)
+	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "OPEN\tSENT\tANSWERED\tP50\tP90\tP99\tMAX")
 	fmt.Fprintf(tw, "run\t%d\t%d\t%s\n", st.Run.OpenSent, st.Run.OpenAnswered, lat(st.Run.Open))
@@ -63,8 +69,12 @@ func Render(w io.Writer, st api.Status) error {
 	return tw.Flush()
 }
 
-func row(w io.Writer, name, target string, c api.Counters, p api.Percentiles) {
-	fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", name, target, c.Sent, c.Received, c.Got, c.None,
+func row(w io.Writer, name, target string, c api.Counters, server *int64, p api.Percentiles) {
+	srv := "-"
+	if server != nil {
+		srv = fmt.Sprint(*server)
+	}
+	fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", name, target, c.Sent, c.Received, srv, c.Got, c.None,
 		c.Overloaded, c.Missed, c.Lost, lat(p))
 }
 
