@@ -41,9 +41,9 @@ func Command() *ucli.Command {
 			"and, when it generated the token, the token once.\n\n" +
 			"Example:\n  hbctl coordinator --listen :7070 --data-dir ./coord",
 		Flags: append([]ucli.Flag{
-			&ucli.StringFlag{Name: "listen", Value: ":7070", EnvVars: []string{"HBCTL_LISTEN"}, Usage: "HTTP API `ADDR`"},
+			&ucli.StringFlag{Name: "listen", Value: ":7070", EnvVars: []string{"HBCTL_COORDINATOR_LISTEN"}, Usage: "HTTP API `ADDR`"},
 			&ucli.StringFlag{Name: "time-udp", Value: ":7071", EnvVars: []string{"HBCTL_TIME_UDP"}, Usage: "UDP time service `ADDR`"},
-			&ucli.StringFlag{Name: "data-dir", Value: common.DefaultCoordinatorDataDir, EnvVars: []string{"HBCTL_DATA_DIR"},
+			&ucli.StringFlag{Name: "data-dir", Value: common.DefaultCoordinatorDataDir, EnvVars: []string{"HBCTL_COORDINATOR_DATA_DIR"},
 				Usage: "`DIR` for the token, timeline.jsonl and metrics.lp"},
 			&ucli.StringFlag{Name: "token", EnvVars: []string{"HBCTL_TOKEN"},
 				Usage: "bearer `TOKEN` required on every call (default: generated, written to <data-dir>/token and printed once)"},

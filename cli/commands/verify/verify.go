@@ -53,7 +53,7 @@ func Command() *ucli.Command {
 				&ucli.BoolFlag{Name: "save-input", EnvVars: []string{"HBCTL_SAVE_INPUT"},
 					Usage: "keep the ledgers as reconciled in the coordinator's data dir (verify-input.json)"},
 				&ucli.BoolFlag{Name: "stay-quiet", EnvVars: []string{"HBCTL_STAY_QUIET"}, Usage: "leave the rate at 0 afterwards"},
-				&ucli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, EnvVars: []string{"HBCTL_TIMEOUT"}, Usage: "give up after `D`"},
+				&ucli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, EnvVars: []string{"HBCTL_VERIFY_TIMEOUT"}, Usage: "give up after `D`"},
 			),
 			Action: func(c *ucli.Context) error {
 				if c.Duration("grace") < 0 || c.Duration("upload-timeout") < 0 {
