@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,6 +35,9 @@ type benchResult struct {
 	LatenessMax int64     `json:"lateness_max_us"`
 	LatencyP99  int64     `json:"latency_p99_us"`
 	Per100ms    [10]int64 `json:"per_100ms"`
+	Mallocs     uint64    `json:"mallocs"`      // heap allocations while firing
+	GCs         uint32    `json:"gcs"`          // collections while firing
+	CtxSwitches int64     `json:"ctx_switches"` // while firing
 }
 
 func rssKiB() int64 {
@@ -53,6 +57,14 @@ func cpuSeconds() float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
+// contextSwitches is the process's voluntary and involuntary context
+// switches: each is a loop sleeping in epoll_wait or being preempted.
+func contextSwitches() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Nvcsw + ru.Nivcsw
+}
+
 // benchChild runs one agent: hold the users, measure RSS, fire the plan
 // for a few seconds, measure CPU and lateness, print a benchResult.
 func benchChild() int {
@@ -62,7 +74,8 @@ func benchChild() int {
 	defer os.RemoveAll(dir)
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "child:", err); return 1 }
 
-	e, err := New(Config{Name: "bench", Servers: []string{os.Getenv("BENCH_SERVER")}, DataDir: dir})
+	grid, _ := time.ParseDuration(os.Getenv("BENCH_WAKEGRID"))
+	e, err := New(Config{Name: "bench", Servers: []string{os.Getenv("BENCH_SERVER")}, DataDir: dir, WakeGrid: grid, Loops: env("BENCH_LOOPS")})
 	if err != nil {
 		return fail(err)
 	}
@@ -105,7 +118,20 @@ func benchChild() int {
 	for time.Now().UnixNano() < t0 {
 		time.Sleep(time.Millisecond)
 	}
-	cpu0 := cpuSeconds()
+	// BENCH_CPUPROFILE=path profiles the firing window of the child.
+	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fail(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(err)
+		}
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	cpu0, cs0 := cpuSeconds(), contextSwitches()
 	for time.Now().UnixNano() < t0+int64(secs)*1e9 {
 		time.Sleep(10 * time.Millisecond)
 		if r.RSSLoaded == 0 && time.Now().UnixNano() > t0+1e9 {
@@ -113,6 +139,10 @@ func benchChild() int {
 		}
 	}
 	r.CPUSeconds = cpuSeconds() - cpu0
+	r.CtxSwitches = contextSwitches() - cs0
+	pprof.StopCPUProfile()
+	runtime.ReadMemStats(&ms1)
+	r.Mallocs, r.GCs = ms1.Mallocs-ms0.Mallocs, ms1.NumGC-ms0.NumGC
 	late, lat := newHist(), newHist()
 	deadline = time.Now().Add(10 * time.Second)
 	for r.Sent < uint64(qps*secs) && time.Now().Before(deadline) {
@@ -135,10 +165,21 @@ func benchChild() int {
 // connection, CPU-seconds per 10,000 SHAKEs, and fire lateness. One run
 // measures everything; use -benchtime=1x.
 func BenchmarkAgent(b *testing.B) {
-	for _, tc := range []struct{ conns, qps, secs int }{
-		{15000, 10000, 5},
+	for _, tc := range []struct {
+		conns, qps, secs int
+		grid             time.Duration // Config.WakeGrid
+		loops            int           // Config.Loops; 0: GOMAXPROCS
+	}{
+		{15000, 10000, 5, DefaultWakeGrid, 0},
+		{15000, 10000, 5, 250 * time.Microsecond, 0},
+		{15000, 10000, 5, -1, 0}, // a wake-up at each fire's intended time
+		{15000, 10000, 5, DefaultWakeGrid, 1},
 	} {
-		b.Run(fmt.Sprintf("conns=%d/qps=%d", tc.conns, tc.qps), func(b *testing.B) {
+		name := fmt.Sprintf("conns=%d/qps=%d/wakegrid=%v", tc.conns, tc.qps, max(tc.grid, 0))
+		if tc.loops > 0 {
+			name += fmt.Sprintf("/loops=%d", tc.loops)
+		}
+		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			srv, addr := startServer(b, b.TempDir(), "127.0.0.1:0", server.Config{Sets: 16})
 			defer srv.Close()
@@ -147,7 +188,7 @@ func BenchmarkAgent(b *testing.B) {
 				cmd := exec.Command(os.Args[0], "-test.run=^$")
 				cmd.Env = append(os.Environ(), childEnv+"=1", "BENCH_SERVER="+addr,
 					fmt.Sprintf("BENCH_USERS=%d", tc.conns), fmt.Sprintf("BENCH_QPS=%d", tc.qps),
-					fmt.Sprintf("BENCH_SECONDS=%d", tc.secs))
+					fmt.Sprintf("BENCH_SECONDS=%d", tc.secs), "BENCH_WAKEGRID="+tc.grid.String(), fmt.Sprintf("BENCH_LOOPS=%d", tc.loops))
 				var out bytes.Buffer
 				cmd.Stdout = &out
 				cmd.Stderr = os.Stderr
@@ -167,8 +208,10 @@ func BenchmarkAgent(b *testing.B) {
 			b.ReportMetric(float64(r.LatenessMax), "lateness-max-µs")
 			b.ReportMetric(float64(r.LatencyP99), "latency-p99-µs")
 			b.ReportMetric(float64(r.Sent), "shakes")
-			b.Logf("rss %d KiB idle -> %d KiB with %d conns (%d KiB while firing); sent %d missed %d; cpu %.2fs; fires per 100 ms of a second: %v",
-				r.RSS0, r.RSS1, r.Conns, r.RSSLoaded, r.Sent, r.Missed, r.CPUSeconds, r.Per100ms)
+			b.ReportMetric(float64(r.Mallocs)/float64(max(r.Sent, 1)), "child-allocs/shake")
+			b.ReportMetric(float64(r.CtxSwitches)/float64(max(r.Sent, 1)), "ctxsw/shake")
+			b.Logf("rss %d KiB idle -> %d KiB with %d conns (%d KiB while firing); sent %d missed %d; cpu %.2fs; child mallocs %d, GCs %d, context switches %d; fires per 100 ms of a second: %v",
+				r.RSS0, r.RSS1, r.Conns, r.RSSLoaded, r.Sent, r.Missed, r.CPUSeconds, r.Mallocs, r.GCs, r.CtxSwitches, r.Per100ms)
 		})
 	}
 }

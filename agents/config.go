@@ -17,6 +17,12 @@ const (
 	DefaultBackoffMin    = 100 * time.Millisecond
 	DefaultBackoffMax    = 10 * time.Second
 	DefaultWindowBacklog = 300 // completed windows kept for TakeWindows
+	// DefaultWakeGrid trades lateness for CPU: fires due within one step
+	// share a timer wake-up and go out together, and their answers are
+	// read at the next one. At 10,000 SHAKEs a second it takes context
+	// switches per SHAKE from 2 to 0.75 and CPU by 40%, for 0.2 ms more
+	// median lateness (bench_results.txt).
+	DefaultWakeGrid = 500 * time.Microsecond
 )
 
 // maxPendingCap bounds MaxPending: the queue is a fixed array in each
@@ -44,6 +50,10 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration // reconnect back-off bounds (jittered, doubling)
 	Loops                  int           // event loops; default GOMAXPROCS
 	WindowBacklog          int           // completed windows kept; older ones are dropped and counted
+	// WakeGrid: a loop's timer wakes it only on multiples of this step
+	// (offset per loop), so a fire is up to one step late. Negative: wake
+	// at each fire's intended time.
+	WakeGrid time.Duration
 
 	Now    func() int64 // coordinator time, Unix ns; default the local clock
 	Logger *slog.Logger
@@ -85,6 +95,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Loops <= 0 {
 		c.Loops = runtime.GOMAXPROCS(0)
+	}
+	if c.WakeGrid == 0 {
+		c.WakeGrid = DefaultWakeGrid
 	}
 	if c.WindowBacklog <= 0 {
 		c.WindowBacklog = DefaultWindowBacklog

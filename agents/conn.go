@@ -71,8 +71,9 @@ func (c *conn) counters() ledger.ClientUser {
 	return u
 }
 
-// onEvent handles readiness of conn ev.Fd.
-func (l *loop) onEvent(ev unix.EpollEvent, now int64) {
+// onEvent handles readiness of conn ev.Fd; off is the coordinator clock
+// minus the local wall clock, for receive timestamps.
+func (l *loop) onEvent(ev unix.EpollEvent, now, off int64) {
 	i := int(ev.Fd)
 	if i < 0 || i >= len(l.conns) {
 		return
@@ -85,15 +86,17 @@ func (l *loop) onEvent(ev unix.EpollEvent, now int64) {
 		l.connected(i, now, ev.Events)
 		return
 	}
-	l.read(i, now)
+	l.read(i, now, off)
 }
 
 // read reads what the socket holds into the loop's shared buffer, behind
-// the connection's partial frame, and handles every whole frame.
-func (l *loop) read(i int, now int64) {
+// the connection's partial frame, and handles every whole frame as of the
+// time the kernel received the data (read may come up to a wake grid step
+// later).
+func (l *loop) read(i int, now, off int64) {
 	c := &l.conns[i]
 	k := copy(l.rbuf, c.rbuf[:c.rn])
-	n, err := unix.Read(int(c.fd), l.rbuf[k:])
+	n, rx, err := rawRecv(int(c.fd), l.rbuf[k:], l.oob[:])
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
 		return
@@ -104,6 +107,14 @@ func (l *loop) read(i int, now int64) {
 		}
 		l.closeConn(i, now, why)
 		return
+	}
+	if k+n == len(l.rbuf) {
+		l.more = true // level-triggered: the rest is reported again
+	}
+	if rx != 0 {
+		// Clamped: a clock stepped between the two readings must not
+		// put an answer in the future, nor far in the past.
+		now = max(min(rx+off, now), now-int64(time.Second))
 	}
 	b := l.rbuf[:k+n]
 	gen := c.gen
@@ -141,6 +152,7 @@ func (l *loop) frame(i int, f *wire.Frame, now int64) {
 		c.state = stUp
 		c.attempts = 0
 		l.up++
+		l.connecting--
 		w.c.ConnEstablished++
 	case c.state != stUp:
 		w.c.Anomalies++ // nothing but LOGIN_RESP is expected before login

@@ -127,6 +127,7 @@ func (l *loop) dial(i int, now int64) {
 	c.fd = int32(fd)
 	c.state = stConnecting
 	c.since = now
+	l.connecting++
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: int32(i), Pad: int32(c.gen)}
 	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		l.closeConn(i, now, whyFailed)
@@ -137,6 +138,11 @@ func (l *loop) prepare(fd int, ep *endpoint) error {
 	// Frames are tiny and latency is what is measured: no Nagle.
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 		return fmt.Errorf("nodelay: %w", err)
+	}
+	// Answers may be read a little after they arrive (see loop.sockWake):
+	// the kernel's receive time is what latency is measured to.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		return fmt.Errorf("SO_TIMESTAMPNS: %w", err)
 	}
 	if l.bind == nil {
 		return nil
@@ -202,6 +208,7 @@ func (l *loop) closeConn(i int, now int64, why int) {
 		l.up--
 		w.ConnClosed++
 	case c.state != stIdle:
+		l.connecting--
 		w.ConnFailed++
 	}
 	switch why {

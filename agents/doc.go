@@ -10,6 +10,13 @@
 // an agent holds a connection in well under 4 KiB. Each loop paces its own
 // users' fires from absolute time with a timerfd, never one timer per user.
 //
+// CPU per SHAKE is mostly the kernel's: the write itself and the wake-ups.
+// A loop parks through the runtime's poller, never in a blocking
+// epoll_wait, so the scheduler does not churn threads; its timer wakes it
+// only on the steps of a wake grid (Config.WakeGrid), so close fires go out
+// together; and while the timer will wake it within a step, answers wait
+// for that wake-up and are timed by the kernel's receive timestamps.
+//
 // It imports from hbctl only server/wire, server/ledger, coordinator/schedule
 // and telemetry; it must never import the server, the coordinator or cli.
 package agents

@@ -53,6 +53,10 @@ type Engine struct {
 
 	stopCP chan struct{}
 	cpDone chan struct{}
+
+	// The checkpoint's buffers, reused every second; opMu guards them.
+	cpScratch usersScratch
+	cpBuf     []byte
 }
 
 // Status is a snapshot of an engine.
@@ -226,17 +230,54 @@ func (e *Engine) Users() []ledger.ClientUser {
 
 // users: opMu must be held, so no user moves between a loop and retired.
 func (e *Engine) users() []ledger.ClientUser {
-	var out []ledger.ClientUser
+	var (
+		scratch usersScratch
+		out     []ledger.ClientUser
+	)
+	e.eachUser(&scratch, func(u *ledger.ClientUser) { out = append(out, *u) })
+	return out
+}
+
+// usersScratch is what appendUsers gathers into before merging, kept by
+// the checkpoint from one second to the next.
+type usersScratch struct {
+	all    []ledger.ClientUser
+	bounds []int // run i is all[bounds[i]:bounds[i+1]]
+	pos    []int
+}
+
+// eachUser calls f with every user's counters in uid order. Each loop's
+// users are already sorted, so they are merged, not sorted. opMu must be
+// held.
+func (e *Engine) eachUser(s *usersScratch, f func(*ledger.ClientUser)) {
+	s.all, s.bounds = s.all[:0], append(s.bounds[:0], 0)
 	for _, l := range e.loops {
-		l.call(func() { out = l.users(out) })
+		l.call(func() { s.all = l.users(s.all) })
+		s.bounds = append(s.bounds, len(s.all))
 	}
 	e.mu.Lock()
 	for _, u := range e.retired {
-		out = append(out, u)
+		s.all = append(s.all, u)
 	}
 	e.mu.Unlock()
-	slices.SortFunc(out, func(a, b ledger.ClientUser) int { return cmp.Compare(a.UID, b.UID) })
-	return out
+	n := s.bounds[len(s.bounds)-1]
+	slices.SortFunc(s.all[n:], func(a, b ledger.ClientUser) int { return cmp.Compare(a.UID, b.UID) })
+	s.bounds = append(s.bounds, len(s.all))
+	s.pos = append(s.pos[:0], s.bounds[:len(s.bounds)-1]...)
+	for {
+		best := -1
+		for r, p := range s.pos {
+			if p < s.bounds[r+1] && (best < 0 || s.all[p].UID < s.all[s.pos[best]].UID) {
+				best = r
+			}
+		}
+		if best < 0 {
+			break
+		}
+		f(&s.all[s.pos[best]])
+		s.pos[best]++
+	}
+	clear(s.all) // the Srv strings
 }
 
 // Ledger opens the journal file as written, for collection.

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -17,15 +17,13 @@ import (
 
 // Epoll tags of a loop's own descriptors; connections use their index.
 const (
-	tagTimer int32 = -1
-	tagWake  int32 = -2
+	tagTimer   int32 = -1
+	tagWake    int32 = -2
+	tagSockets int32 = -3
 )
 
 const (
 	sweepEvery = 100 * time.Millisecond // timeout checks
-	// spin is the gap under which a loop polls instead of arming its timer:
-	// a timer wake-up costs more than it saves below this.
-	spin       = 20 * time.Microsecond
 	readBufLen = 64 << 10
 )
 
@@ -56,18 +54,26 @@ type openKey struct{ uid, env uint32 }
 // acknowledgements. Its users, pacer, timers and windows are owned by its
 // goroutine; other goroutines reach them only through call.
 type loop struct {
-	e   *Engine
-	id  int
-	ep  int
-	tfd int
-	efd int
+	e    *Engine
+	id   int
+	poll *poller // the set the loop parks on: tfd, efd and, while sockWake, ep
+	ep   int     // the sockets' epoll set, polled, never waited on
+	tfd  int
+	efd  int
 
-	mu    sync.Mutex // guards cmds and acks
-	cmds  []func()
-	acks  []ack
-	done  chan struct{}
-	quit  bool // set by a command; the loop exits after the iteration
-	armed int64
+	mu       sync.Mutex // guards cmds and acks
+	cmds     []func()
+	acks     []ack
+	signaled atomic.Bool // cmds or acks were posted: read efd and run them
+	done     chan struct{}
+	quit     bool  // set by a command; the loop exits after the iteration
+	armed    int64 // when the timer is set to expire; in the past once it has
+	more     bool  // a read filled the buffer: the socket may hold more
+	// sockWake: readable sockets wake the loop. Off while the timer will
+	// wake it within a grid step anyway: reads then wait for that wake-up
+	// and answers are timed by the kernel's receive timestamps.
+	sockWake bool
+	oob      [8]uint64 // control messages of a read, aligned for a cmsghdr
 
 	servers   []endpoint    // the engine's, with sockaddrs of the loop's own
 	bind      unix.Sockaddr // likewise
@@ -80,13 +86,22 @@ type loop struct {
 	opensDue  minHeap[openTimer]
 	opens     map[openKey]int64 // OPENs awaiting OPEN_RESP: intended time
 	nextSweep int64
-	wins      windows
-	tot       Counts
-	recs      []ledger.Record
-	batch     []ack
-	rbuf      []byte
-	wbuf      []byte
-	events    []unix.EpollEvent
+	// SHAKEs awaiting an answer, in the order sent (which is the order of
+	// their intended times), so that the timeout check costs what expires
+	// rather than a pass over every connection.
+	expiries fifo[expiry]
+	lastAt   int64 // intended time of the last SHAKE queued in expiries
+	// Until scanAll the sweep also walks every connection: expiries may
+	// be out of order (a plan switch) or incomplete (users re-indexed).
+	scanAll    int64
+	connecting int // conns dialing or logging in
+	wins       windows
+	tot        Counts
+	recs       []ledger.Record
+	batch      []ack
+	rbuf       []byte
+	wbuf       []byte
+	events     []unix.EpollEvent
 }
 
 func newLoop(e *Engine, id int, base int64) (*loop, error) {
@@ -102,7 +117,11 @@ func newLoop(e *Engine, id int, base int64) (*loop, error) {
 		l.bind = cloneSockaddr(e.bind)
 	}
 	var err error
+	if l.poll, err = newPoller(); err != nil {
+		return nil, err
+	}
 	if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		l.closeFds()
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
 	if l.tfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err != nil {
@@ -116,13 +135,25 @@ func newLoop(e *Engine, id int, base int64) (*loop, error) {
 	for _, t := range []struct {
 		fd  int
 		tag int32
-	}{{l.tfd, tagTimer}, {l.efd, tagWake}} {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: t.tag}
-		if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, t.fd, &ev); err != nil {
+		ev  uint32
+	}{
+		// Edge-triggered: an expiry is reported once and the timer need
+		// not be read; arming it again resets it.
+		{l.tfd, tagTimer, unix.EPOLLIN | unix.EPOLLET},
+		{l.efd, tagWake, unix.EPOLLIN},
+	} {
+		ev := unix.EpollEvent{Events: t.ev, Fd: t.tag}
+		if err := unix.EpollCtl(l.poll.fd, unix.EPOLL_CTL_ADD, t.fd, &ev); err != nil {
 			l.closeFds()
 			return nil, fmt.Errorf("epoll add: %w", err)
 		}
 	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: tagSockets}
+	if err := unix.EpollCtl(l.poll.fd, unix.EPOLL_CTL_ADD, l.ep, &ev); err != nil {
+		l.closeFds()
+		return nil, fmt.Errorf("epoll add: %w", err)
+	}
+	l.sockWake = true
 	return l, nil
 }
 
@@ -132,12 +163,16 @@ func (l *loop) closeFds() {
 			unix.Close(fd)
 		}
 	}
+	if l.poll != nil {
+		l.poll.close()
+	}
 }
 
 func (l *loop) now() int64 { return l.e.cfg.Now() }
 
-// wake makes the loop's epoll_wait return.
+// wake makes a parked loop run its commands and acknowledgements.
 func (l *loop) wake() {
+	l.signaled.Store(true)
 	var one = [8]byte{1}
 	unix.Write(l.efd, one[:]) // EAGAIN means a wake-up is already pending
 }
@@ -189,63 +224,98 @@ func (l *loop) run() {
 		l.closeFds()
 	}()
 	l.nextSweep = l.now() + int64(sweepEvery)
-	for {
-		now := l.now()
-		l.tick(now)
-		if l.quit {
-			return
-		}
-		timeout := 0
-		if d := l.deadline() - l.now(); d > int64(spin) {
-			l.arm(d)
-			timeout = -1
-		}
-		n, err := unix.EpollWait(l.ep, l.events, timeout)
-		if err != nil {
-			if err == unix.EINTR {
-				continue
-			}
-			l.e.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
-			return
-		}
-		now = l.now()
-		for _, ev := range l.events[:n] {
-			switch ev.Fd {
-			case tagTimer:
-				var b [8]byte
-				unix.Read(l.tfd, b[:])
-				l.armed = 0
-			case tagWake:
-				var b [8]byte
-				unix.Read(l.efd, b[:])
-				l.runCommands()
-			default:
-				l.onEvent(ev, now)
-			}
-		}
+	if err := l.poll.run(l.step); err != nil {
+		l.e.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
 	}
 }
 
-// arm sets the timerfd to fire in d ns, unless it is already set to about
-// then.
-func (l *loop) arm(d int64) {
-	at := l.now() + d
-	if l.armed != 0 && abs(l.armed-at) < int64(spin) {
+// step handles what is ready and what is due, again and again while work
+// remains, and reports false when the loop may park until the timer, the
+// eventfd or (while sockWake) a socket has something, true when the loop
+// must stop. Every pass makes one epoll_wait that never blocks.
+func (l *loop) step() (stop bool) {
+	for {
+		if l.signaled.Swap(false) {
+			var b [8]byte
+			rawRead(l.efd, b[:])
+			l.runCommands()
+		}
+		// Fires first: answers waiting since the last wake-up are timed
+		// by the kernel and lose nothing by being read after them.
+		l.fireDue(l.now())
+		n, err := rawPoll(l.ep, l.events)
+		if err != nil && err != unix.EINTR {
+			l.e.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
+			return true
+		}
+		now := l.now()
+		l.more = false
+		if n > 0 {
+			// Receive timestamps are on the local wall clock.
+			off := now - time.Now().UnixNano()
+			for _, ev := range l.events[:n] {
+				l.onEvent(ev, now, off)
+			}
+			now = l.now()
+		}
+		l.tick(now)
+		if l.quit {
+			return true
+		}
+		if n == len(l.events) || l.more || err != nil {
+			continue // the set may hold more than one wait returned
+		}
+		now = l.now()
+		d := l.deadline(now)
+		if d <= now {
+			continue
+		}
+		l.arm(d, now)
+		// Within a grid step the timer wakes the loop anyway: answers
+		// arriving meanwhile are read then, not each on a wake-up of its
+		// own. Switching back on reports sockets already readable.
+		if err := l.setSockWake(l.e.cfg.WakeGrid <= 0 || l.armed-now > int64(l.e.cfg.WakeGrid)); err != nil {
+			l.e.log.Error("epoll ctl failed; loop stops", "loop", l.id, "err", err)
+			return true
+		}
+		return false
+	}
+}
+
+// setSockWake makes the sockets' set, a member of the set the loop parks
+// on, report readiness there or not. It is modified, never removed and
+// added again: adding an epoll set to another walks every socket in it.
+func (l *loop) setSockWake(on bool) error {
+	if on == l.sockWake {
+		return nil
+	}
+	ev := unix.EpollEvent{Fd: tagSockets}
+	if on {
+		ev.Events = unix.EPOLLIN
+	}
+	if err := unix.EpollCtl(l.poll.fd, unix.EPOLL_CTL_MOD, l.ep, &ev); err != nil {
+		return err
+	}
+	l.sockWake = on
+	return nil
+}
+
+// arm sets the timer for the first step of the loop's wake grid at or
+// after d, unless it is set for that already. The grid is offset per loop
+// so that loops do not all wake at once.
+func (l *loop) arm(d, now int64) {
+	if g := int64(l.e.cfg.WakeGrid); g > 0 {
+		off := g * int64(l.id) / int64(l.e.cfg.Loops)
+		d = (d-off+g-1)/g*g + off
+	}
+	if l.armed == d && d > now {
 		return
 	}
-	ts := unix.ItimerSpec{Value: unix.NsecToTimespec(d)}
-	if err := unix.TimerfdSettime(l.tfd, 0, &ts, nil); err != nil {
+	if err := rawTimerSet(l.tfd, d-now); err != nil {
 		l.e.log.Error("timerfd", "err", err)
 		return
 	}
-	l.armed = at
-}
-
-func abs(x int64) int64 {
-	if x < 0 {
-		return -x
-	}
-	return x
+	l.armed = d
 }
 
 func (l *loop) runCommands() {
@@ -292,8 +362,7 @@ func (l *loop) tick(now int64) {
 }
 
 // deadline is the next time tick has work.
-func (l *loop) deadline() int64 {
-	now := l.now()
+func (l *loop) deadline(now int64) int64 {
 	d := min((l.wins.base+1)*int64(time.Second), l.nextSweep)
 	if f, ok := l.pc.peek(l.owned, now); ok {
 		d = min(d, f.At)
@@ -308,6 +377,7 @@ func (l *loop) deadline() int64 {
 }
 
 // fireDue sends every fire whose intended time has come, as one batch.
+// The clock is read once per few fires: each write takes microseconds.
 func (l *loop) fireDue(now int64) {
 	for n := 0; n < maxBatch; n++ {
 		f, ok := l.pc.peek(l.owned, now)
@@ -315,20 +385,21 @@ func (l *loop) fireDue(now int64) {
 			return
 		}
 		l.pc.cur.Next()
-		l.fire(f)
-		if n%64 == 63 {
+		l.fire(f, now)
+		if n%16 == 15 {
 			now = l.now()
 		}
 	}
 }
 
-func (l *loop) fire(f schedule.Fire) {
+func (l *loop) fire(f schedule.Fire, now int64) {
 	i, ok := l.find(f.UID)
 	if !ok {
 		return // a plan user this agent does not hold
 	}
 	c := &l.conns[i]
-	w := &l.wins.at(f.At).c
+	wa := l.wins.at(f.At)
+	w := &wa.c
 	w.Fires++
 	switch {
 	case c.state != stUp:
@@ -342,10 +413,9 @@ func (l *loop) fire(f schedule.Fire) {
 	}
 	if int(c.plen) >= l.e.cfg.MaxPending {
 		w.Missed++
-		l.closeConn(i, l.now(), whyOverflow)
+		l.closeConn(i, now, whyOverflow)
 		return
 	}
-	now := l.now()
 	fr := wire.Shake(uint64(now/int64(time.Second)), c.uid)
 	err := l.write(c, &fr)
 	if err != nil {
@@ -357,13 +427,26 @@ func (l *loop) fire(f schedule.Fire) {
 	}
 	c.u.Shake++
 	c.pushPending(f.At)
+	l.expect(i, c.gen, f.At)
 	w.Sent++
-	recordMicros(l.wins.at(f.At).late, now-f.At)
+	recordMicros(wa.late, now-f.At)
+}
+
+// expect queues the timeout of a SHAKE conn i (of generation gen) sent
+// for its fire at at.
+func (l *loop) expect(i int, gen uint32, at int64) {
+	if at < l.lastAt {
+		// Out of order (a newer plan took over): until everything queued
+		// before it has expired, the sweep also walks the connections.
+		l.scanAll = max(l.scanAll, l.lastAt+int64(l.e.cfg.Timeout)+int64(sweepEvery))
+	}
+	l.lastAt = max(l.lastAt, at)
+	l.expiries.push(expiry{at: at, idx: int32(i), gen: gen})
 }
 
 func (l *loop) write(c *conn, f *wire.Frame) error {
 	l.wbuf = wire.Append(l.wbuf[:0], f)
-	n, err := unix.Write(int(c.fd), l.wbuf)
+	n, err := rawWrite(int(c.fd), l.wbuf)
 	switch {
 	case err == unix.EAGAIN:
 		return errBlocked
@@ -376,9 +459,18 @@ func (l *loop) write(c *conn, f *wire.Frame) error {
 	return nil
 }
 
-// find is the index of uid in conns.
+// find is the index of uid in conns (a binary search, written out: it
+// runs for every fire).
 func (l *loop) find(uid uint32) (int, bool) {
-	i := sort.Search(len(l.conns), func(k int) bool { return l.conns[k].uid >= uid })
+	i, j := 0, len(l.conns)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if l.conns[h].uid < uid {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
 	return i, i < len(l.conns) && l.conns[i].uid == uid
 }
 
@@ -414,9 +506,29 @@ func (l *loop) openDue(now int64) {
 }
 
 // sweep counts SHAKEs past the timeout and fails dials and logins that
-// take too long.
+// take too long. Its work is proportional to the SHAKEs that expire and to
+// the connections being dialed, not to every connection held.
 func (l *loop) sweep(now int64) {
 	to := int64(l.e.cfg.Timeout)
+	for {
+		x, ok := l.expiries.front()
+		if !ok || x.at+to > now {
+			break
+		}
+		l.expiries.pop()
+		if int(x.idx) < len(l.conns) {
+			if c := &l.conns[x.idx]; c.gen == x.gen && c.state == stUp {
+				l.expire(c, now, to)
+			}
+		}
+	}
+	if l.expiries.len() == 0 {
+		l.lastAt = 0
+	}
+	scanAll := now < l.scanAll
+	if !scanAll && l.connecting == 0 {
+		return
+	}
 	for i := range l.conns {
 		c := &l.conns[i]
 		switch c.state {
@@ -424,15 +536,20 @@ func (l *loop) sweep(now int64) {
 			if now-c.since > to {
 				l.closeConn(i, now, whyFailed)
 			}
-			continue
-		case stIdle:
-			continue
+		case stUp:
+			if scanAll {
+				l.expire(c, now, to)
+			}
 		}
-		for c.pexp < c.plen && c.pending[(int(c.phead)+int(c.pexp))%maxPendingCap]+to <= now {
-			c.pexp++
-			c.u.Unanswered++
-			l.wins.at(now).c.Unanswered++
-		}
+	}
+}
+
+// expire counts c's pending SHAKEs that are past the timeout.
+func (l *loop) expire(c *conn, now, to int64) {
+	for c.pexp < c.plen && c.pending[(int(c.phead)+int(c.pexp))%maxPendingCap]+to <= now {
+		c.pexp++
+		c.u.Unanswered++
+		l.wins.at(now).c.Unanswered++
 	}
 }
 
@@ -493,11 +610,7 @@ func (l *loop) status() loopStatus {
 	for _, a := range l.wins.ring {
 		s.tot.Add(&a.c)
 	}
-	for i := range l.conns {
-		if st := l.conns[i].state; st == stConnecting || st == stLoggingIn {
-			s.connecting++
-		}
-	}
+	s.connecting = l.connecting
 	return s
 }
 

@@ -65,3 +65,49 @@ type openTimer struct {
 	uid uint32
 	env uint32
 }
+
+// fifo is a queue over a slice that is reused once drained, so a steady
+// flow of pushes and pops allocates nothing.
+type fifo[T any] struct {
+	items []T
+	head  int
+}
+
+func (q *fifo[T]) len() int { return len(q.items) - q.head }
+
+func (q *fifo[T]) push(v T) {
+	if q.head > 0 && q.head >= len(q.items)/2 {
+		// Reclaim the popped half instead of growing.
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, v)
+}
+
+func (q *fifo[T]) front() (T, bool) {
+	if q.head == len(q.items) {
+		var zero T
+		return zero, false
+	}
+	return q.items[q.head], true
+}
+
+func (q *fifo[T]) pop() {
+	var zero T
+	q.items[q.head] = zero
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+}
+
+func (q *fifo[T]) clear() { q.items, q.head = q.items[:0], 0 }
+
+// expiry is when a SHAKE's timeout runs from: conn idx, while still of
+// generation gen, sent one for its fire at at.
+type expiry struct {
+	at  int64
+	idx int32
+	gen uint32
+}

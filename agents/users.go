@@ -91,6 +91,7 @@ func (l *loop) setUsers(owned []schedule.Range, now int64) {
 	}
 	l.conns = conns
 	l.owned = owned
+	l.requeueExpiries()
 	l.dials.Clear()
 	l.dialWake = 0
 	for i := range l.conns {
@@ -112,6 +113,25 @@ func (l *loop) setUsers(owned []schedule.Range, now int64) {
 	l.pc.reown(owned, now)
 }
 
+// requeueExpiries rebuilds the timeout queue, which names conns by index,
+// after the conns were re-indexed.
+func (l *loop) requeueExpiries() {
+	l.expiries.clear()
+	l.lastAt = 0
+	var q []expiry
+	for i := range l.conns {
+		c := &l.conns[i]
+		for k := c.pexp; k < c.plen; k++ {
+			q = append(q, expiry{at: c.pending[(int(c.phead)+int(k))%maxPendingCap], idx: int32(i), gen: c.gen})
+		}
+	}
+	slices.SortFunc(q, func(a, b expiry) int { return cmp.Compare(a.at, b.at) })
+	for _, x := range q {
+		l.expiries.push(x)
+		l.lastAt = x.at
+	}
+}
+
 // drop disconnects old conn j (in l.conns, not yet replaced) for good.
 func (l *loop) drop(j int, now int64) {
 	l.closeConn(j, now, whyDropped)
@@ -125,6 +145,8 @@ func (l *loop) disconnect(now int64) {
 	}
 	l.conns = nil
 	l.owned = nil
+	l.expiries.clear()
+	l.lastAt = 0
 	l.dials.Clear()
 	l.dialWake = 0
 	l.opensDue.Clear()

@@ -26,8 +26,8 @@ type Agent struct {
 	cfg Config
 	log *slog.Logger
 
-	clk      atomic.Pointer[clock.Clock] // nil until registered
-	host     hostBuffer                  // host sampling for the next heartbeat
+	clk  atomic.Pointer[clock.Clock] // nil until registered
+	host hostBuffer                  // host sampling for the next heartbeat
 
 	mu      sync.Mutex     // guards the fields below
 	engine  *agents.Engine // nil until the first assignment with servers
