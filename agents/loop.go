@@ -501,7 +501,7 @@ func (l *loop) openDue(now int64) {
 		}
 		c.u.OpenSent++
 		w.OpenSent++
-		l.opens[openKey{t.uid, t.env}] = at
+		l.opens[openKey(t)] = at
 	}
 }
 
