@@ -48,15 +48,19 @@ func (r *runEnv) status() api.Status {
 	return st
 }
 
-// serverStats is the part of the server's GET /v1/stats the test reads.
+// serverStats is the part of the server's GET /v1/stats the tests read.
 type serverStats struct {
 	Connections    int        `json:"connections"`
 	ShakePerSecond [][2]int64 `json:"shake_per_second"`
-	Shake          struct {
+	Requests       struct {
+		Shake int64 `json:"shake"`
+	} `json:"requests"`
+	Shake struct {
 		Issued int64 `json:"issued"`
 	} `json:"shake"`
 	Send struct {
-		Sent int64 `json:"sent"`
+		Sent   int64 `json:"sent"`
+		Opened int64 `json:"opened"`
 	} `json:"send"`
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -82,36 +81,6 @@ func (r *runEnv) setQPS(q int, at string) int64 {
 	return qr.Effective
 }
 
-// serverCounters is the part of the server's GET /v1/stats these tests read.
-type serverCounters struct {
-	Requests struct {
-		Shake int64 `json:"shake"`
-	} `json:"requests"`
-	Shake struct {
-		Issued int64 `json:"issued"`
-	} `json:"shake"`
-	Send struct {
-		Sent   int64 `json:"sent"`
-		Opened int64 `json:"opened"`
-	} `json:"send"`
-}
-
-func (r *runEnv) serverCounters() serverCounters {
-	r.t.Helper()
-	req, _ := http.NewRequest("GET", r.adminURL+"/v1/stats", nil)
-	req.Header.Set("Authorization", "Bearer "+r.adminToken)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var s serverCounters
-	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
-		r.t.Fatal(err)
-	}
-	return s
-}
-
 // influxInt runs a query answering one integer (a sum or count); 0 when
 // it returns no rows.
 func influxInt(t *testing.T, ix *influxtest.Influx, q string) int64 {
@@ -154,7 +123,7 @@ func TestInfluxRun(t *testing.T) {
 	}
 	tz := r.setQPS(0, time.Unix(t1+6, 0).Format(time.RFC3339))
 	waitFor(t, 15*time.Second, "the server to release 200 shake and send 30 envelopes", func() bool {
-		s := r.serverCounters()
+		s := r.serverStats()
 		return s.Shake.Issued == 200 && s.Send.Sent == 30
 	})
 	// Every second up to two past the stop is final: nothing is sent any
@@ -232,7 +201,7 @@ func TestInfluxRun(t *testing.T) {
 		}
 		// The server counts what arrived; its points are the change of its
 		// counters each second, so they sum to its total.
-		srvTotal := r.serverCounters().Requests.Shake
+		srvTotal := r.serverStats().Requests.Shake
 		if srvTotal < want*99/100 {
 			t.Fatalf("server received %d SHAKEs of %d sent", srvTotal, want)
 		}
@@ -242,7 +211,7 @@ func TestInfluxRun(t *testing.T) {
 			return srvGot == srvTotal
 		})
 		t.Logf("SHAKEs: run %d, InfluxDB total %d, agents %d; server received %d, InfluxDB server %d", want, got, agents, srvTotal, srvGot)
-		s := r.serverCounters()
+		s := r.serverStats()
 		issued := influxInt(t, ix, `SELECT sum("issued") FROM hb_envelopes WHERE role='server' AND kind='shake'`)
 		sent := influxInt(t, ix, `SELECT sum("issued") FROM hb_envelopes WHERE role='server' AND kind='send'`)
 		if issued != s.Shake.Issued || sent != s.Send.Sent {
