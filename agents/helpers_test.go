@@ -5,23 +5,14 @@ import (
 	"net"
 	"os"
 	"testing"
-	"time"
 
+	"github.com/hbctl/hbctl/internal/testwait"
 	"github.com/hbctl/hbctl/server"
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
-	}
-}
+// waitFor polls a condition (internal/testwait).
+var waitFor = testwait.For
 
 // startServer runs a reference server on addr ("127.0.0.1:0" for a fresh
 // port) with its data in dir.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/schedule"
+	"github.com/hbctl/hbctl/internal/testwait"
 	"github.com/hbctl/hbctl/telemetry"
 )
 
@@ -205,24 +206,34 @@ func snap(vals ...int64) *hdrhistogram.Snapshot {
 	return telemetry.Export(h)
 }
 
-func TestTimelineMergesWindows(t *testing.T) {
-	h := newHarness(t)
+// twoAgentsAt100 registers agents h01 and h02, connects 2,000 users over
+// them and sets 100/s; it returns the second the rate takes effect.
+func (h *harness) twoAgentsAt100() int64 {
+	h.t.Helper()
 	h.register("h01", 1000)
 	h.register("h02", 1000)
 	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"s"}, Users: 2000}, nil)
 	var q api.QPSResponse
 	h.do(testToken, "POST", api.PathQPS, api.QPSRequest{Q: 100, DelayMillis: 1000}, &q)
-	sec := q.Effective
+	return q.Effective
+}
+
+// repeat is n latencies of us microseconds.
+func repeat(n int, us int64) []int64 {
+	v := make([]int64, n)
+	for i := range v {
+		v[i] = us
+	}
+	return v
+}
+
+func TestTimelineMergesWindows(t *testing.T) {
+	h := newHarness(t)
+	sec := h.twoAgentsAt100()
 
 	// h01: 60 fast answers; h02: 40 slow ones. An average of the two
 	// agents' p99 would say 5.5 ms; the merged histogram says 10 ms.
-	fast, slow := make([]int64, 60), make([]int64, 40)
-	for i := range fast {
-		fast[i] = 1000
-	}
-	for i := range slow {
-		slow[i] = 10000
-	}
+	fast, slow := repeat(60, 1000), repeat(40, 10000)
 	w1 := api.Window{T: sec, Sent: 60, Received: 60, None: 60, ShakeLatency: snap(fast...)}
 	w2 := api.Window{T: sec, Sent: 40, Received: 40, Got: 40, GrantAmount: 400, ShakeLatency: snap(slow...)}
 	h.heartbeat("h01", api.Heartbeat{Seq: 1, Windows: []api.Window{w1}})
@@ -390,17 +401,8 @@ func TestDroppedPollConnectionIsDeathSooner(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitFor polls a condition (internal/testwait).
+var waitFor = testwait.For
 
 func TestPlanIDsSurviveRestart(t *testing.T) {
 	h := newHarness(t)

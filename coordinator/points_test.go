@@ -82,20 +82,9 @@ func newSinkHarness(t *testing.T) (*harness, *pointLog) {
 
 func TestPointsOfASecond(t *testing.T) {
 	h, log := newSinkHarness(t)
-	h.register("h01", 1000)
-	h.register("h02", 1000)
-	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"s"}, Users: 2000}, nil)
-	var q api.QPSResponse
-	h.do(testToken, "POST", api.PathQPS, api.QPSRequest{Q: 100, DelayMillis: 1000}, &q)
-	sec := q.Effective
+	sec := h.twoAgentsAt100()
 
-	fast, slow := make([]int64, 30), make([]int64, 40)
-	for i := range fast {
-		fast[i] = 1000
-	}
-	for i := range slow {
-		slow[i] = 10000
-	}
+	fast, slow := repeat(30, 1000), repeat(40, 10000)
 	// h01 reports its second in two windows (a re-started engine does):
 	// its percentiles come from both merged.
 	w1a := api.Window{T: sec, Fires: 30, Sent: 30, Received: 30, None: 30, ShakeLatency: snap(fast...), Lateness: snap(100)}

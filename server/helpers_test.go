@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbctl/hbctl/internal/testwait"
 	"github.com/hbctl/hbctl/server/wire"
 )
 
@@ -147,14 +148,5 @@ func (c *client) shake() wire.Frame {
 	return c.expect(wire.CmdShakeResp)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitFor polls a condition (internal/testwait).
+var waitFor = testwait.For

@@ -13,6 +13,7 @@ import (
 	"github.com/hbctl/hbctl/coordinator"
 	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/client"
+	"github.com/hbctl/hbctl/internal/testwait"
 	"github.com/hbctl/hbctl/server"
 )
 
@@ -63,16 +64,8 @@ func startServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor polls a condition (internal/testwait).
+var waitFor = testwait.For
 
 func TestWrongTokenStops(t *testing.T) {
 	co := startCoord(t, "127.0.0.1:0", t.TempDir())

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hbctl/hbctl/internal/testwait"
 )
 
 // hbctlBin is the binary under test: $HBCTL_BIN, or one built by TestMain.
@@ -178,14 +180,5 @@ func cleanEnv() []string {
 	return env
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// waitFor polls a condition (internal/testwait).
+var waitFor = testwait.For

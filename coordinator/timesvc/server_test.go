@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/internal/testwait"
 )
 
 // start runs a service on 127.0.0.1:0 for the test's duration and checks
@@ -74,17 +75,8 @@ func expect(t *testing.T, c *net.UDPConn, d time.Duration) api.TimePacket {
 	return p
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
+// waitFor polls a condition (internal/testwait).
+var waitFor = testwait.For
 
 func TestAnswer(t *testing.T) {
 	// A clock that ticks 1000 ns per reading: T2 and T3 are the readings
