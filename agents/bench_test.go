@@ -57,6 +57,21 @@ func cpuSeconds() float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
+// startPerf records the calling process with perf for secs seconds when
+// BENCH_PERF names an output file: the kernel side, which is most of a
+// SHAKE's cost, and which the Go profiler does not see. stop waits for it.
+func startPerf(secs int) (stop func(), err error) {
+	path := os.Getenv("BENCH_PERF")
+	if path == "" {
+		return func() {}, nil
+	}
+	p := exec.Command("perf", "record", "-g", "-o", path, "-p", strconv.Itoa(os.Getpid()), "--", "sleep", strconv.Itoa(secs))
+	if err := p.Start(); err != nil {
+		return nil, fmt.Errorf("BENCH_PERF: %w", err)
+	}
+	return func() { p.Wait() }, nil
+}
+
 // contextSwitches is the process's voluntary and involuntary context
 // switches: each is a loop sleeping in epoll_wait or being preempted.
 func contextSwitches() int64 {
@@ -129,6 +144,11 @@ func benchChild() int {
 			return fail(err)
 		}
 	}
+	stop, err := startPerf(secs)
+	if err != nil {
+		return fail(err)
+	}
+	defer stop()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	cpu0, cs0 := cpuSeconds(), contextSwitches()
@@ -174,6 +194,7 @@ func BenchmarkAgent(b *testing.B) {
 		{15000, 10000, 5, 250 * time.Microsecond, 0},
 		{15000, 10000, 5, -1, 0}, // a wake-up at each fire's intended time
 		{15000, 10000, 5, DefaultWakeGrid, 1},
+		{15000, 10000, 5, time.Second, 0}, // each second in one burst at its start
 	} {
 		name := fmt.Sprintf("conns=%d/qps=%d/wakegrid=%v", tc.conns, tc.qps, max(tc.grid, 0))
 		if tc.loops > 0 {
