@@ -140,7 +140,7 @@ func TestVerifyLedger(t *testing.T) {
 
 	agentArgs := func(i int, name string) []string {
 		return []string{"agent", "--name", name, "--bind", fmt.Sprintf("127.0.0.%d", i+2), "--capacity", "1000",
-			"--data-dir", filepath.Join(tmp, name), "--timeout", "2s"}
+			"--data-dir", filepath.Join(tmp, name), "--timeout", "2s", "--open-delay", "0-50ms"}
 	}
 	names := []string{"h02", "h03", "h04"}
 	agentProcs := map[string]*proc{}

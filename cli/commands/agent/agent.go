@@ -13,7 +13,6 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/hbctl/hbctl/agents"
 	"github.com/hbctl/hbctl/agents/remote"
 	"github.com/hbctl/hbctl/cli/commands/common"
 	"github.com/hbctl/hbctl/telemetry"
@@ -34,18 +33,15 @@ func Command() *ucli.Command {
 			"coordinator goes away the load keeps running and the agent reconnects.\n\n" +
 			"Example:\n  hbctl agent --coordinator http://10.0.0.1:7070 --name h01 --bind 10.0.1.1 \\\n" +
 			"      --capacity 60000 --data-dir /var/lib/hbctl/h01",
-		Flags: append(common.Flags(),
+		Flags: append(append(common.Flags(),
 			&ucli.StringFlag{Name: "name", Value: host, EnvVars: []string{"HBCTL_AGENT_NAME"}, Usage: "agent `NAME`, unique per run (a restarted agent with the same name gets its users back)"},
-			&ucli.StringFlag{Name: "bind", EnvVars: []string{"HBCTL_BIND"}, Usage: "local `IP` to dial the servers from"},
 			&ucli.IntFlag{Name: "capacity", Value: DefaultCapacity, EnvVars: []string{"HBCTL_CAPACITY"}, Usage: "most `USERS` this agent holds"},
 			&ucli.StringFlag{Name: "data-dir", Value: "hbctl-agent", EnvVars: []string{"HBCTL_AGENT_DATA_DIR"}, Usage: "`DIR` for the client ledger and counters"},
-			&ucli.DurationFlag{Name: "timeout", Value: agents.DefaultTimeout, EnvVars: []string{"HBCTL_AGENT_TIMEOUT"}, Usage: "a SHAKE unanswered this long counts as unanswered"},
-			&ucli.BoolFlag{Name: "ignore-overload", EnvVars: []string{"HBCTL_IGNORE_OVERLOAD"}, Usage: "keep firing after overloaded answers (default: back off)"},
 			&ucli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"HBCTL_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&ucli.BoolFlag{Name: "sample-host", Value: true, EnvVars: []string{"HBCTL_SAMPLE_HOST"},
 				Usage: "sample this host's NICs, CPU and memory every second and send them with the heartbeats (tagged host=NAME)"},
 			&ucli.DurationFlag{Name: "clock-skew", Hidden: true, EnvVars: []string{"HBCTL_CLOCK_SKEW"}, Usage: "test hook: shift the local clock"},
-		),
+		), engineFlags()...),
 		Action: func(c *ucli.Context) error {
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
@@ -69,16 +65,17 @@ func Command() *ucli.Command {
 				return common.Exit(err)
 			}
 			dir := c.String("data-dir")
+			engine, err := engineConfig(c, dir)
+			if err != nil {
+				return err
+			}
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return common.Exit(fmt.Errorf("create data dir: %w", err))
 			}
 			a, err := remote.New(remote.Config{
 				Coordinator: c.String(common.FlagCoordinator), Token: tok,
 				Name: c.String("name"), Capacity: capacity,
-				Engine: agents.Config{
-					Bind: c.String("bind"), DataDir: dir, Timeout: c.Duration("timeout"),
-					IgnoreOverload: c.Bool("ignore-overload"),
-				},
+				Engine:    engine,
 				ClockSkew: c.Duration("clock-skew"),
 				Logger:    log,
 			})
