@@ -194,7 +194,7 @@ func BenchmarkAgent(b *testing.B) {
 		{15000, 10000, 5, 250 * time.Microsecond, 0},
 		{15000, 10000, 5, -1, 0}, // a wake-up at each fire's intended time
 		{15000, 10000, 5, DefaultWakeGrid, 1},
-		{15000, 10000, 5, time.Second, 0}, // each second in one burst at its start
+		{15000, 10000, 5, time.Second, 0}, // one burst a second, as the classic client fired
 	} {
 		name := fmt.Sprintf("conns=%d/qps=%d/wakegrid=%v", tc.conns, tc.qps, max(tc.grid, 0))
 		if tc.loops > 0 {

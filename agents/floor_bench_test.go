@@ -33,7 +33,7 @@ const floorChildMode = "floor"
 // on loopback also runs the server's TCP receive and wakes the server's
 // thread; the answer's read; and the wake-up of each tick.
 //
-// grid=1s fires each second's SHAKEs in one burst at its start, as the
+// grid=1s fires a second's SHAKEs in one burst, once a second, as the
 // classic client did.
 func BenchmarkAgentFloor(b *testing.B) {
 	for _, tc := range []struct {
