@@ -39,7 +39,7 @@ type Config struct {
 	ConnectRate int           // connection attempts a second, shared by all users
 	Timeout     time.Duration // a SHAKE unanswered this long is counted unanswered; also the dial+login timeout
 	// OPEN is sent at a random delay in [OpenDelayMin, OpenDelayMax) after
-	// the ENVELOPE. Both zero means 0-100 ms.
+	// the ENVELOPE; equal bounds are a fixed delay. Both zero means 0-100 ms.
 	OpenDelayMin, OpenDelayMax time.Duration
 	// IgnoreOverload turns off the back-off after a SHAKE_RESP 17: by
 	// default the user skips its next fire, then 2, 4 ... while overloads

@@ -50,10 +50,10 @@ func engineConfig(c *ucli.Context, dir string) (agents.Config, error) {
 	if err != nil {
 		return cfg, common.Usage("--open-delay: %v", err)
 	}
-	// The engine draws from [lo, hi) and takes 0-0 for its default: a
-	// fixed d is [d, d+1ns), which only ever gives d.
-	if hi == lo {
-		hi++
+	// The engine takes 0-0 for its default (0-100ms); [0, 1ns) only ever
+	// draws 0. Any other fixed delay d-d is d already.
+	if hi == 0 {
+		hi = 1
 	}
 	cfg.OpenDelayMin, cfg.OpenDelayMax = lo, hi
 	switch g := c.Duration("wake-grid"); {
@@ -65,7 +65,7 @@ func engineConfig(c *ucli.Context, dir string) (agents.Config, error) {
 		cfg.WakeGrid = g
 	}
 	if n := runtime.NumCPU(); cfg.Loops < 0 || cfg.Loops > 4*n {
-		return cfg, common.Usage("--loops must be between 1 and %d (4 per CPU), got %d", 4*n, cfg.Loops)
+		return cfg, common.Usage("--loops must be between 0 (one per CPU) and %d (4 per CPU), got %d", 4*n, cfg.Loops)
 	}
 	return cfg, nil
 }
