@@ -53,8 +53,11 @@ func TestWakeGridTimesAnswersOnArrival(t *testing.T) {
 				}
 				return answered == 2*qps
 			})
-			if m := late.Max(); m > (grid + 10*time.Millisecond).Microseconds() {
-				t.Errorf("lateness max %d µs, want at most a grid step (%v) and some", m, grid)
+			// A percentile, not the maximum: one scheduler stall on a busy
+			// host makes a single fire late by tens of milliseconds with no
+			// defect, while a grid not in effect moves the bulk of them.
+			if p := late.ValueAtQuantile(90); p > (grid + 10*time.Millisecond).Microseconds() {
+				t.Errorf("lateness p90 %d µs, want at most a grid step (%v) and some", p, grid)
 			}
 			if late.ValueAtQuantile(50) < (grid / 10).Microseconds() {
 				t.Errorf("lateness p50 %d µs: the grid is not in effect", late.ValueAtQuantile(50))
