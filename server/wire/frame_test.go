@@ -19,7 +19,7 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-// vectors are PROTOCOL.md's test vectors, byte for byte.
+// vectors are the test vectors of docs/protocol.md, byte for byte.
 var vectors = []struct {
 	name  string
 	frame Frame
