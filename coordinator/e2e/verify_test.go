@@ -94,7 +94,7 @@ func stealLogin(t *testing.T, addr string, uid uint32) {
 	}
 }
 
-// verifyOutput is what the test reads of `verify ledger --json`.
+// verifyOutput is what the test reads of `verify ledger --json-out`.
 type verifyOutput struct {
 	checks.Report
 	ExitCode int         `json:"exit_code"`
@@ -206,7 +206,7 @@ func TestVerifyLedger(t *testing.T) {
 	// Verify while SHAKEs are in flight: verify itself stops the load.
 	report := filepath.Join(tmp, "verify.json")
 	began := time.Now()
-	res = r.hb("verify", "ledger", "--json", report, "--grace", "5s", "--save-input")
+	res = r.hb("verify", "ledger", "--json-out", report, "--grace", "5s", "--save-input")
 	took := time.Since(began)
 	v := readVerify(t, report)
 	if res.code != 0 || v.ExitCode != 0 || v.Verdict != checks.VerdictReconciled {
@@ -306,7 +306,7 @@ func TestVerifyLedger(t *testing.T) {
 			t.Fatalf("connect: exit %d\n%s\n%s", res.code, res.out, res.err)
 		}
 		out := filepath.Join(tmp, "partial.json")
-		res = r.hb("verify", "ledger", "--json", out, "--grace", "2s")
+		res = r.hb("verify", "ledger", "--json-out", out, "--grace", "2s")
 		v := readVerify(t, out)
 		if res.code != 2 || v.Verdict != checks.VerdictIncomplete || !strings.Contains(res.out, "no admin API") {
 			t.Fatalf("exit %d, verdict %s; want 2, incomplete, naming the missing admin API\n%s\n%s", res.code, v.Verdict, res.out, res.err)
@@ -316,7 +316,7 @@ func TestVerifyLedger(t *testing.T) {
 				t.Errorf("skipped a check of %s: %+v", sk.Server, sk)
 			}
 		}
-		res = r.hb("verify", "ledger", "--json", out, "--grace", "2s", "--allow-partial")
+		res = r.hb("verify", "ledger", "--json-out", out, "--grace", "2s", "--allow-partial")
 		v = readVerify(t, out)
 		if res.code != 0 || v.ExitCode != 0 || len(v.Skipped) == 0 || len(v.DiscrepancyCounts) != 0 {
 			t.Fatalf("--allow-partial: exit %d, %+v\n%s\n%s", res.code, v.Report, res.out, res.err)

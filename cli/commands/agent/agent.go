@@ -37,7 +37,7 @@ func Command() *ucli.Command {
 			&ucli.StringFlag{Name: "name", Value: host, DefaultText: "the host name", EnvVars: []string{"HBCTL_AGENT_NAME"}, Usage: "agent `NAME`, unique per run (a restarted agent with the same name gets its users back)"},
 			&ucli.IntFlag{Name: "capacity", Value: DefaultCapacity, EnvVars: []string{"HBCTL_CAPACITY"}, Usage: "most `USERS` this agent holds"},
 			&ucli.StringFlag{Name: "data-dir", Value: "hbctl-agent", EnvVars: []string{"HBCTL_AGENT_DATA_DIR"}, Usage: "`DIR` for the client ledger and counters"},
-			&ucli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"HBCTL_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			&ucli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"HBCTL_AGENT_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&ucli.BoolFlag{Name: "sample-host", Value: true, EnvVars: []string{"HBCTL_SAMPLE_HOST"},
 				Usage: "sample this host's NICs, CPU and memory every second and send them with the heartbeats (tagged host=NAME)"},
 			&ucli.DurationFlag{Name: "clock-skew", Hidden: true, EnvVars: []string{"HBCTL_CLOCK_SKEW"}, Usage: "test hook: shift the local clock"},
