@@ -2,10 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"github.com/hbctl/hbctl/checks"
 	"github.com/hbctl/hbctl/checks/checkstest"
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/server/admin"
 	"github.com/hbctl/hbctl/server/wire"
 )
 
@@ -41,17 +42,8 @@ func serverOf(t *testing.T, p *proc, dir string) verifyServer {
 // releasing says whether the server still runs a shake or send release.
 func (s verifyServer) releasing(t *testing.T) bool {
 	t.Helper()
-	req, _ := http.NewRequest("GET", s.admin+"/v1/stats", nil)
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	res, err := http.DefaultClient.Do(req)
+	st, err := admin.New(s.admin, s.token, nil).Stats(context.Background())
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var st struct {
-		Releasing struct{ Shake, Send bool } `json:"releasing"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
 	return st.Releasing.Shake || st.Releasing.Send
