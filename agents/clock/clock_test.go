@@ -10,6 +10,7 @@ import (
 
 	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/timesvc"
+	"github.com/hbctl/hbctl/internal/testwait"
 )
 
 // tolerance is how far a loopback measurement may be off: the round trip
@@ -234,13 +235,7 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for rounds.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d rounds in 5s", rounds.Load())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "3 rounds", func() bool { return rounds.Load() >= 3 })
 	cancel()
 	select {
 	case err := <-done:
