@@ -36,3 +36,17 @@ func TestCLIDocsCurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeStaysShort keeps README.md the entrance it is meant to be:
+// what hbctl is, the quick start, the workflow and a map of docs/. Guides,
+// references and formats belong under docs/.
+func TestReadmeStaysShort(t *testing.T) {
+	const most = 25 << 10
+	fi, err := os.Stat(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > most {
+		t.Errorf("README.md is %d bytes, more than %d: move the detail to docs/", fi.Size(), most)
+	}
+}
