@@ -98,6 +98,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"connect", "--users", "10"},
 		{"coordinator", "--log-level", "loud", "--data-dir", dir, "--listen", "127.0.0.1:0", "--time-udp", "127.0.0.1:0"},
 		{"server", "--log-level", "loud", "--data-dir", dir, "--listen", "127.0.0.1:0", "--admin", ""},
+		{"server", "--sets", "-1", "--data-dir", dir, "--listen", "127.0.0.1:0", "--admin", ""},
 		{"agent", "--log-level", "loud", "--data-dir", dir},
 		{"verify", "ledger", "--json", "--json-out", "x.json", "--coordinator", "http://127.0.0.1:1", "--token", "t"},
 	} {

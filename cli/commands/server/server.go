@@ -96,10 +96,14 @@ func Run(ctx context.Context, o Options, out interface{ Write([]byte) (int, erro
 	}
 	log.Info("open-file limit", "soft_before", lim.Before, "soft", lim.Soft, "hard", lim.Hard, "max_connections", lim.MaxConns())
 
-	srv, err := hbserver.New(hbserver.Config{
+	cfg := hbserver.Config{
 		Sets: o.Sets, Loops: o.Loops, MaxQPS: o.MaxQPS, DataDir: o.DataDir, Seed: o.Seed, Users: users,
 		WriteTimeout: o.WriteTO, AdminToken: o.AdminToken, Logger: log,
-	})
+	}
+	if err := cfg.Validate(); err != nil {
+		return ucli.Exit(err.Error(), 2)
+	}
+	srv, err := hbserver.New(cfg)
 	if err != nil {
 		return err
 	}
