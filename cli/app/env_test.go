@@ -3,26 +3,28 @@ package app
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/hbctl/hbctl/cli/commands/common"
+	"github.com/hbctl/hbctl/telemetry/influxflags"
 )
 
 // shared are the only variables more than one command reads, each with
 // the one thing it means wherever it is read. A variable read by two
 // commands and not listed here fails TestOneMeaningPerVariable: give the
 // second flag a variable of its own, named after its command, or, when
-// the meaning really is the same, list it here.
+// the meaning really is the same, list it here. The variables of the
+// coordinator's connection flags (cli/commands/common) and of the InfluxDB
+// flags (telemetry/influxflags) are shared by construction and added by
+// sharedVars.
 var shared = map[string]string{
-	"HBCTL_COORDINATOR":          "the coordinator's URL",
-	"HBCTL_TOKEN":                "the coordinator's bearer token",
 	"HBCTL_COORDINATOR_DATA_DIR": "the coordinator's data dir (where its token is)",
-	"HBCTL_INFLUX_URL":           "the InfluxDB sink's URL",
-	"HBCTL_INFLUX_BUCKET":        "the InfluxDB sink's bucket",
-	"HBCTL_INFLUX_ORG":           "the InfluxDB sink's organization",
-	"HBCTL_INFLUX_TOKEN":         "the InfluxDB sink's token",
+	"HBCTL_TOKEN":                "the coordinator's bearer token",
 	"HBCTL_INFLUX_QUEUE":         "the InfluxDB sink's queue length",
 	"HBCTL_LOG_LEVEL":            "the log level of the long-running server and coordinator",
 	"HBCTL_JSON":                 "print JSON on stdout instead of text",
@@ -33,12 +35,40 @@ var shared = map[string]string{
 	"HBCTL_USERS":                "how many users a run connects (uids 0..N-1)",
 }
 
+// envOf lists the variables flags read.
+func envOf(flags []ucli.Flag) []string {
+	var vs []string
+	for _, f := range flags {
+		if ef, ok := f.(interface{ GetEnvVars() []string }); ok {
+			vs = append(vs, ef.GetEnvVars()...)
+		}
+	}
+	return vs
+}
+
 // except are the variables that two processes which run side by side may
-// both read, by the rules every run depends on.
-var except = map[[2]string][]string{
-	{"server", "agent"}:       nil,
-	{"server", "coordinator"}: {"HBCTL_INFLUX_URL", "HBCTL_INFLUX_BUCKET", "HBCTL_INFLUX_ORG", "HBCTL_INFLUX_TOKEN", "HBCTL_INFLUX_QUEUE", "HBCTL_LOG_LEVEL"},
-	{"agent", "connect"}:      {"HBCTL_COORDINATOR", "HBCTL_TOKEN", "HBCTL_COORDINATOR_DATA_DIR"},
+// both read: the InfluxDB settings and the log level for the server and
+// the coordinator, the coordinator's address and token (its connection
+// flags) for the agent and connect; the server and the agent, nothing.
+func except() map[[2]string][]string {
+	return map[[2]string][]string{
+		{"server", "agent"}:       nil,
+		{"server", "coordinator"}: append(envOf(influxflags.Flags()), "HBCTL_INFLUX_QUEUE", "HBCTL_LOG_LEVEL"),
+		{"agent", "connect"}:      envOf(common.Flags()),
+	}
+}
+
+// sharedVars is shared with the variables of the flag sets every command
+// that takes them spells the same way.
+func sharedVars() map[string]string {
+	m := maps.Clone(shared)
+	for _, v := range envOf(common.Flags()) {
+		m[v] = "the coordinator's connection (cli/commands/common)"
+	}
+	for _, v := range envOf(influxflags.Flags()) {
+		m[v] = "the InfluxDB sink (telemetry/influxflags)"
+	}
+	return m
 }
 
 // TestOneMeaningPerVariable walks the whole command tree: a variable that
@@ -47,6 +77,7 @@ var except = map[[2]string][]string{
 // but the exceptions.
 func TestOneMeaningPerVariable(t *testing.T) {
 	uses := EnvUses(New())
+	shared := sharedVars()
 	if len(uses) < 50 {
 		t.Fatalf("found %d variables: the walk missed commands", len(uses))
 	}
@@ -74,7 +105,7 @@ func TestOneMeaningPerVariable(t *testing.T) {
 			}
 		}
 	}
-	for pair, allowed := range except {
+	for pair, allowed := range except() {
 		for v := range byCmd[pair[0]] {
 			if byCmd[pair[1]][v] && !slices.Contains(allowed, v) {
 				t.Errorf("%s is read by both %s and %s: a host running both would set both", v, pair[0], pair[1])
