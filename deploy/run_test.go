@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -72,44 +73,71 @@ func expectLine(t *testing.T, what string, ch <-chan string, prefix string, time
 	}
 }
 
-// TestJobWaitsForAgents runs the Job's wait-for-agents script, as rendered,
-// against a real coordinator on loopback: it waits while fewer agents than
-// WANT_AGENTS are alive and ends, exit 0, once a real agent has registered.
-func TestJobWaitsForAgents(t *testing.T) {
+// field is the value of key=VALUE among a line's fields.
+func field(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestJobRunsScenario runs the statefulset overlay's Job as rendered, on
+// loopback: a real server, coordinator and as many agents as the
+// StatefulSet has, the Job's wait-for-agents script (it waits while fewer
+// agents are alive, then ends), then the run container's own argv and
+// scenario, with the Service names replaced by the local addresses. The
+// exit code must be the verdict hbctl run printed: 0 with "verdict:
+// PASSED", 1 with "verdict: FAILED" (a threshold missed on a busy machine
+// is still a verdict).
+func TestJobRunsScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the smoke scenario: about 20 s")
+	}
 	r, err := render(filepath.Join("kubernetes", "overlays", "statefulset"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	byComp, pts, err := r.containers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := r.jobs[0]
+	run := byComp["run"][0]
+	agents := 0
+	for _, p := range pts {
+		if p.component == "agent" {
+			agents = int(p.replicas)
+		}
+	}
+	capacity, _ := byComp["agent"][0].value("capacity")
+
+	dir := t.TempDir()
+	srv := startHbctl(t, nil, "server", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+		"--data-dir", filepath.Join(dir, "srv"), "--admin-token", "a")
+	line := expectLine(t, "server", srv, "hbctl server listening", 10*time.Second)
+	wire, admin := field(line, "wire"), "http://"+field(line, "admin")
+	coord := startHbctl(t, nil, "coordinator", "--listen", "127.0.0.1:0", "--time-udp", "127.0.0.1:0",
+		"--data-dir", filepath.Join(dir, "coord"), "--token", "t")
+	url := "http://" + field(expectLine(t, "coordinator", coord, "coordinator listening", 10*time.Second), "http")
+
+	// wait-for-agents, with hbctl on PATH as in the image.
 	var script string
 	var env []string
-	for _, c := range r.jobs[0].Spec.Template.Spec.InitContainers {
-		if c.Name != "wait-for-agents" {
-			continue
-		}
-		script = c.Args[0]
-		for _, e := range c.Env {
-			if e.ValueFrom == nil {
-				env = append(env, e.Name+"="+e.Value)
+	for _, c := range job.Spec.Template.Spec.InitContainers {
+		if c.Name == "wait-for-agents" {
+			script = c.Args[0]
+			for _, e := range c.Env {
+				if e.ValueFrom == nil && e.Name != "HBCTL_COORDINATOR" {
+					env = append(env, e.Name+"="+e.Value)
+				}
 			}
 		}
 	}
 	if script == "" {
 		t.Fatal("no wait-for-agents init container in the Job")
 	}
-
-	dir := t.TempDir()
-	coord := startHbctl(t, nil, "coordinator", "--listen", "127.0.0.1:0", "--time-udp", "127.0.0.1:0",
-		"--data-dir", filepath.Join(dir, "coord"), "--token", "t")
-	line := expectLine(t, "coordinator", coord, "coordinator listening", 10*time.Second)
-	var addr string
-	for _, f := range strings.Fields(line) {
-		if v, ok := strings.CutPrefix(f, "http="); ok {
-			addr = v
-		}
-	}
-	url := "http://" + addr
-
-	// The script finds hbctl on PATH, as in the image.
 	bin := filepath.Join(dir, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
@@ -117,11 +145,10 @@ func TestJobWaitsForAgents(t *testing.T) {
 	if err := os.Symlink(hbctlBin, filepath.Join(bin, "hbctl")); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sh := exec.CommandContext(ctx, "sh", "-c", script)
-	sh.Env = append(append([]string{"PATH=" + bin + ":/usr/bin:/bin"}, env...),
-		"WANT_AGENTS=1", "HBCTL_COORDINATOR="+url, "HBCTL_TOKEN=t")
+	sh.Env = append([]string{"PATH=" + bin + ":/usr/bin:/bin", "HBCTL_COORDINATOR=" + url, "HBCTL_TOKEN=t"}, env...)
 	out, err := sh.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -131,15 +158,65 @@ func TestJobWaitsForAgents(t *testing.T) {
 		t.Fatal(err)
 	}
 	waiting := lines(out)
-	expectLine(t, "wait-for-agents", waiting, "waiting for agents: 0 of 1 alive", 10*time.Second)
-
-	startHbctl(t, []string{"HBCTL_TOKEN=t"}, "agent", "--coordinator", url, "--name", "a1",
-		"--capacity", "10", "--data-dir", filepath.Join(dir, "a1"))
-	got := expectLine(t, "wait-for-agents", waiting, "1 agents alive", 20*time.Second)
+	expectLine(t, "wait-for-agents", waiting, fmt.Sprintf("waiting for agents: 0 of %d alive", agents), 10*time.Second)
+	for i := range agents {
+		name := fmt.Sprintf("hbctl-agent-%d", i)
+		startHbctl(t, []string{"HBCTL_TOKEN=t"}, "agent", "--coordinator", url, "--name", name,
+			"--capacity", capacity, "--data-dir", filepath.Join(dir, name))
+	}
+	t.Log(expectLine(t, "wait-for-agents", waiting, fmt.Sprintf("%d agents alive", agents), 30*time.Second))
 	for range waiting {
 	}
 	if err := sh.Wait(); err != nil {
 		t.Fatalf("wait-for-agents: %v", err)
 	}
-	t.Log(got)
+
+	// The run container: its argv, the scenario from its ConfigMap.
+	scen := run.runs[0].pos[0]
+	var data string
+	for _, cm := range r.configMaps {
+		data = cm.Data[filepath.Base(scen)]
+	}
+	f := filepath.Join(dir, "scenario.yaml")
+	if err := os.WriteFile(f, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, a := range run.runs[0].rest {
+		switch {
+		case a == scen:
+			a = f
+		case strings.HasPrefix(a, "--coordinator="):
+			a = "--coordinator=" + url
+		case strings.HasPrefix(a, "--server="):
+			a = "--server=" + wire
+		case strings.HasPrefix(a, "--admin="):
+			a = "--admin=" + admin
+		}
+		args = append(args, a)
+	}
+	runJob := func() (int, string) {
+		cmd := exec.CommandContext(ctx, hbctlBin, append([]string{"run"}, args...)...)
+		cmd.Env = append(os.Environ(), "HBCTL_TOKEN=t", "HBCTL_ADMIN_TOKEN=a")
+		b, err := cmd.CombinedOutput()
+		code := cmd.ProcessState.ExitCode()
+		t.Logf("hbctl run %s: exit %d (%v)\n%s", strings.Join(args, " "), code, err, b)
+		return code, string(b)
+	}
+	switch code, out := runJob(); {
+	case code == 0 && strings.Contains(out, "verdict: PASSED"):
+	case code == 1 && strings.Contains(out, "verdict: FAILED"):
+		t.Logf("the scenario's thresholds failed on this machine; the exit code carried it")
+	default:
+		t.Fatalf("hbctl run exited %d: want 0 with verdict PASSED or 1 with verdict FAILED", code)
+	}
+
+	// The same Job on a scenario no run can pass: exit 1, the verdict.
+	impossible := "name: impossible\nusers: 3000\nsteps:\n  - wait: 1s\nthresholds:\n  - shake.p50 < 0ms\n"
+	if err := os.WriteFile(f, []byte(impossible), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runJob(); code != 1 || !strings.Contains(out, "verdict: FAILED") {
+		t.Fatalf("a failing scenario: exit %d, want 1 with verdict FAILED", code)
+	}
 }
