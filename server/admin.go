@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/hbctl/hbctl/internal/httpserve"
 )
 
 // maxAdminBody bounds an admin request body.
@@ -37,6 +41,13 @@ func (s *Server) Admin() http.Handler {
 	return mux
 }
 
+// AdminServer returns the admin API's HTTP server, with the timeouts of
+// package httpserve, serving on ln wrapped to count deadline closes.
+// Serve it with hs.Serve(ln) (or ServeTLS).
+func (s *Server) AdminServer(ln net.Listener) (*http.Server, net.Listener) {
+	return httpserve.New(s.Admin(), s.log), httpserve.Listener(ln, &s.http)
+}
+
 func (s *Server) auth(next http.Handler) http.Handler {
 	want := []byte("Bearer " + s.token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +63,7 @@ func (s *Server) auth(next http.Handler) http.Handler {
 
 func (s *Server) handleShake(w http.ResponseWriter, r *http.Request) {
 	var req ShakeRequest
-	if !decodeBody(w, r, &req) {
+	if !s.decodeBody(w, r, &req) {
 		return
 	}
 	s.answerRelease(w, s.Shake(req), req)
@@ -60,7 +71,7 @@ func (s *Server) handleShake(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	var req SendRequest
-	if !decodeBody(w, r, &req) {
+	if !s.decodeBody(w, r, &req) {
 		return
 	}
 	s.answerRelease(w, s.Send(req), req)
@@ -84,7 +95,7 @@ func (s *Server) answerRelease(w http.ResponseWriter, err error, req any) {
 
 // decodeBody decodes a JSON object strictly, answering 400 naming the
 // offending field when it cannot.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -98,6 +109,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	var se *json.SyntaxError
 	field, msg := "", err.Error()
 	switch {
+	case s.http.TooLarge(err):
+		msg = fmt.Sprintf("body over %d bytes", maxAdminBody)
+		writeError(w, http.StatusRequestEntityTooLarge, field, msg)
+		return false
 	case errors.As(err, &te):
 		field = te.Field
 		msg = fmt.Sprintf("%s: must be a %s, got %s", te.Field, te.Type, te.Value)
@@ -113,7 +128,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return false
 }
 
+// longAnswer is how long the ledger and users answers may take to write:
+// a million users' records are hundreds of megabytes.
+const longAnswer = 10 * time.Minute
+
 func (s *Server) handleLedger(w http.ResponseWriter, _ *http.Request) {
+	httpserve.Extend(w, longAnswer)
 	f, err := os.Open(s.JournalPath())
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "", err.Error())
@@ -125,6 +145,7 @@ func (s *Server) handleLedger(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) handleUsers(w http.ResponseWriter, _ *http.Request) {
+	httpserve.Extend(w, longAnswer)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)

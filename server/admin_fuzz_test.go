@@ -19,7 +19,7 @@ func FuzzReleaseRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		var req SendRequest
 		r := httptest.NewRequest("POST", "/v1/send", strings.NewReader(body))
-		if !decodeBody(httptest.NewRecorder(), r, &req) {
+		if !(&Server{}).decodeBody(httptest.NewRecorder(), r, &req) {
 			return
 		}
 		if err := req.normalize(); err != nil {

@@ -3,6 +3,8 @@ package server
 import (
 	"time"
 
+	"github.com/hbctl/hbctl/internal/httpserve"
+
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
@@ -17,6 +19,10 @@ type Stats struct {
 	Results        ResultStats  `json:"results"`
 	ProtocolErrors int64        `json:"protocol_errors"`
 	SlowConsumers  int64        `json:"slow_consumers"`
+	// Limits counts what the connection limit and the read deadlines did.
+	Limits LimitStats `json:"limits"`
+	// AdminHTTP counts what the admin API's timeouts and body limit did.
+	AdminHTTP httpserve.Stats `json:"admin_http"`
 	// ShakePerSecond is [unix_second, SHAKEs received] for each of the
 	// last ReportSecs complete seconds (fewer right after start), oldest
 	// first, counted by arrival.
@@ -25,6 +31,27 @@ type Stats struct {
 	MaxQPS         int        `json:"max_qps"`
 	Sets           int        `json:"sets"`
 	UptimeS        float64    `json:"uptime_s"`
+}
+
+// LimitStats counts connections held and closed by the server's limits.
+type LimitStats struct {
+	// Open is the wire connections held now, logged in or not.
+	Open int64 `json:"open"`
+	// MaxConnections bounds Open.
+	MaxConnections int `json:"max_connections"`
+	// Refused counts connections closed as soon as they were accepted
+	// because the server was at MaxConnections (or out of descriptors)
+	// and every connection it held had logged in.
+	Refused int64 `json:"refused"`
+	// EvictedBeforeLogin counts connections that had not logged in, closed
+	// at the limit to make room for a new one.
+	EvictedBeforeLogin int64 `json:"evicted_before_login"`
+	// LoginTimeouts counts connections closed for sending no LOGIN within
+	// the login timeout.
+	LoginTimeouts int64 `json:"login_timeouts"`
+	// FrameTimeouts counts connections closed for leaving a frame
+	// unfinished past the frame timeout.
+	FrameTimeouts int64 `json:"frame_timeouts"`
 }
 
 // ShakeStats: issued = granted + pool, in count and in cents.
@@ -72,9 +99,18 @@ func (s *Server) Stats() Stats {
 		Connections:    s.connections.Load(),
 		ProtocolErrors: s.protoErrs.Load(),
 		SlowConsumers:  s.slow.Load(),
-		MaxQPS:         s.cfg.MaxQPS,
-		Sets:           len(s.sets),
-		UptimeS:        time.Since(s.start).Seconds(),
+		Limits: LimitStats{
+			Open:               s.open.Load(),
+			MaxConnections:     s.cfg.MaxConns,
+			Refused:            s.refused.Load(),
+			EvictedBeforeLogin: s.evicted.Load(),
+			LoginTimeouts:      s.loginTimeouts.Load(),
+			FrameTimeouts:      s.frameTimeouts.Load(),
+		},
+		AdminHTTP: s.http.Stats(),
+		MaxQPS:    s.cfg.MaxQPS,
+		Sets:      len(s.sets),
+		UptimeS:   time.Since(s.start).Seconds(),
 	}
 	st.Requests.Login = s.logins.Load()
 	for _, w := range s.sets {

@@ -33,6 +33,9 @@ type Options struct {
 	Seed       int64
 	Users      string
 	WriteTO    time.Duration
+	LoginTO    time.Duration
+	FrameTO    time.Duration
+	MaxConns   int
 	LogLevel   string
 	// HostName tags the server's points (host=...); default os.Hostname.
 	HostName string
@@ -67,6 +70,9 @@ func Command() *ucli.Command {
 			&ucli.Int64Flag{Name: "seed", Value: 0, Usage: "seed of the amount and share RNG, for reproducible runs; 0 = random", EnvVars: []string{"HBCTL_SEED"}, Destination: &o.Seed},
 			&ucli.StringFlag{Name: "users", Usage: "valid uid range LO-HI, e.g. 0-999999 (LOGIN outside it gets result 1); default: any uid", EnvVars: []string{"HBCTL_SERVER_USERS"}, Destination: &o.Users},
 			&ucli.DurationFlag{Name: "write-timeout", Value: hbserver.DefaultWriteTimeout, Usage: "how long a client may leave a write blocked before it is disconnected as a slow consumer", EnvVars: []string{"HBCTL_WRITE_TIMEOUT"}, Destination: &o.WriteTO},
+			&ucli.DurationFlag{Name: "login-timeout", Value: hbserver.DefaultLoginTimeout, Usage: "how long a new connection may take to send its LOGIN before it is closed", EnvVars: []string{"HBCTL_SERVER_LOGIN_TIMEOUT"}, Destination: &o.LoginTO},
+			&ucli.DurationFlag{Name: "frame-timeout", Value: hbserver.DefaultFrameTimeout, Usage: "how long a client may take to finish a frame it started before it is closed", EnvVars: []string{"HBCTL_SERVER_FRAME_TIMEOUT"}, Destination: &o.FrameTO},
+			&ucli.IntFlag{Name: "max-conns", Value: 0, Usage: "wire connections held at once; beyond it a new connection is closed at once (or one that never logged in makes room); 0: what the open-file limit allows", EnvVars: []string{"HBCTL_SERVER_MAX_CONNS"}, Destination: &o.MaxConns},
 			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error", EnvVars: []string{"HBCTL_LOG_LEVEL"}, Destination: &o.LogLevel},
 			&ucli.StringFlag{Name: "host-name", Usage: "host tag of the server's metrics (default: the host name)", EnvVars: []string{"HBCTL_HOST_NAME"}, Destination: &o.HostName},
 		}, influxflags.Flags()...),
@@ -94,11 +100,25 @@ func Run(ctx context.Context, o Options, out interface{ Write([]byte) (int, erro
 	if err != nil {
 		log.Warn("could not raise the open-file limit", "err", err)
 	}
-	log.Info("open-file limit", "soft_before", lim.Before, "soft", lim.Soft, "hard", lim.Hard, "max_connections", lim.MaxConns())
+	if o.LoginTO <= 0 {
+		return ucli.Exit(fmt.Sprintf("--login-timeout: must be positive, got %s", o.LoginTO), 2)
+	}
+	if o.FrameTO <= 0 {
+		return ucli.Exit(fmt.Sprintf("--frame-timeout: must be positive, got %s", o.FrameTO), 2)
+	}
+	if o.MaxConns < 0 {
+		return ucli.Exit(fmt.Sprintf("--max-conns: must not be negative, got %d", o.MaxConns), 2)
+	}
+	maxConns := o.MaxConns
+	if maxConns == 0 && lim.Soft > 0 {
+		maxConns = hbserver.MaxConnsFor(lim.Soft)
+	}
+	log.Info("open-file limit", "soft_before", lim.Before, "soft", lim.Soft, "hard", lim.Hard, "max_connections", maxConns)
 
 	srv, err := hbserver.New(hbserver.Config{
 		Sets: o.Sets, Loops: o.Loops, MaxQPS: o.MaxQPS, DataDir: o.DataDir, Seed: o.Seed, Users: users,
 		WriteTimeout: o.WriteTO, AdminToken: o.AdminToken, Logger: log,
+		LoginTimeout: o.LoginTO, FrameTimeout: o.FrameTO, MaxConns: maxConns,
 	})
 	if err != nil {
 		return err
@@ -143,7 +163,7 @@ func Run(ctx context.Context, o Options, out interface{ Write([]byte) (int, erro
 			return fmt.Errorf("admin listen %s: %w", o.Admin, err)
 		}
 		adminAddr = aln.Addr().String()
-		hs = &http.Server{Handler: srv.Admin(), ReadHeaderTimeout: 10 * time.Second}
+		hs, aln = srv.AdminServer(aln)
 		go func() {
 			if err := hs.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("admin: %w", err)
