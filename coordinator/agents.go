@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/internal/httpserve"
 )
 
 func (c *Coordinator) handleRegister(w http.ResponseWriter, r *http.Request) {
@@ -98,6 +99,8 @@ func (c *Coordinator) handleAssignment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "after: not an integer")
 		return
 	}
+	// A long poll: answered after up to PollTimeout.
+	httpserve.Extend(w, c.cfg.PollTimeout+httpserve.WriteTimeout)
 	as, ok, err := c.waitAssignment(r.Context(), name, after, c.cfg.PollTimeout)
 	switch {
 	case errors.Is(err, errUnknownAgent):

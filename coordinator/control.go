@@ -217,8 +217,20 @@ func (c *Coordinator) Status() api.Status {
 			st.Plan.Segments = append(st.Plan.Segments, api.RateSegment{T: s.T / 1e9, Q: s.Q})
 		}
 	}
+	var wires []string
+	if c.run != nil {
+		wires = c.run.servers
+	}
 	c.mu.Unlock()
 	c.tl.fill(&st)
 	st.Telemetry = c.telemetryStatus()
+	st.Servers = c.srv.servers()
+	if len(st.Servers) == len(wires) {
+		for i := range st.Servers {
+			st.Servers[i].Wire = wires[i]
+		}
+	}
+	h := c.http.Stats()
+	st.HTTP = api.HTTPStatus{ClosedByDeadline: h.ClosedByDeadline, TooLarge: h.TooLarge}
 	return st
 }

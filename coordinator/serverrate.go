@@ -38,6 +38,15 @@ type shakeStats struct {
 	// ShakePerSecond is [unix_second, SHAKEs received] for the server's
 	// last complete seconds, by arrival.
 	ShakePerSecond [][2]int64 `json:"shake_per_second"`
+	Connections    int64      `json:"connections"`
+	Limits         struct {
+		Open               int64 `json:"open"`
+		MaxConnections     int   `json:"max_connections"`
+		Refused            int64 `json:"refused"`
+		EvictedBeforeLogin int64 `json:"evicted_before_login"`
+		LoginTimeouts      int64 `json:"login_timeouts"`
+		FrameTimeouts      int64 `json:"frame_timeouts"`
+	} `json:"limits"`
 }
 
 // serverRates polls the target servers' admin APIs for their per-second
@@ -68,7 +77,8 @@ type serverSeries struct {
 	polled  bool // a poll has finished, answered or not
 	errs    int64
 	lastLog time.Time
-	quiet   int64 // failures not logged since lastLog
+	quiet   int64          // failures not logged since lastLog
+	info    api.ServerInfo // the connection counters of the last answer, and the last error
 }
 
 func newServerRates(client *http.Client, log *slog.Logger) *serverRates {
@@ -160,7 +170,9 @@ func (r *serverRates) merge(url string, st shakeStats, err error, now time.Time)
 		r.series[url] = s
 	}
 	s.polled = true
+	s.info.Admin = url
 	if err != nil {
+		s.info.Error = err.Error()
 		s.ok = false
 		s.errs++
 		r.errs++
@@ -173,6 +185,10 @@ func (r *serverRates) merge(url string, st shakeStats, err error, now time.Time)
 		return
 	}
 	s.ok = true
+	l := st.Limits
+	s.info = api.ServerInfo{Admin: url, Polled: true, Connections: st.Connections, Open: l.Open,
+		MaxConnections: l.MaxConnections, Refused: l.Refused, EvictedBeforeLogin: l.EvictedBeforeLogin,
+		LoginTimeouts: l.LoginTimeouts, FrameTimeouts: l.FrameTimeouts}
 	newest := int64(0)
 	for _, p := range st.ShakePerSecond {
 		s.counts[p[0]] = p[1]
@@ -223,6 +239,22 @@ func (r *serverRates) at(sec int64) (sum int64, missing int, ok bool) {
 		ok = true
 	}
 	return sum, missing, ok
+}
+
+// servers is the targets' last connection counters, in connect order.
+func (r *serverRates) servers() []api.ServerInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []api.ServerInfo
+	for _, u := range r.targets {
+		info := api.ServerInfo{Admin: u}
+		if s := r.series[u]; s != nil {
+			info = s.info
+			info.Admin = u
+		}
+		out = append(out, info)
+	}
+	return out
 }
 
 // failures is the count of failed polls since the coordinator started.

@@ -45,7 +45,7 @@ func (s *Server) Admin() http.Handler {
 // package httpserve, serving on ln wrapped to count deadline closes.
 // Serve it with hs.Serve(ln) (or ServeTLS).
 func (s *Server) AdminServer(ln net.Listener) (*http.Server, net.Listener) {
-	return httpserve.New(s.Admin(), s.log), httpserve.Listener(ln, &s.http)
+	return httpserve.New(s.Admin(), s.log, s.cfg.AdminTimeouts), httpserve.Listener(ln, &s.http)
 }
 
 func (s *Server) auth(next http.Handler) http.Handler {

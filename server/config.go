@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hbctl/hbctl/internal/httpserve"
 )
 
 // Defaults for Config fields left zero.
@@ -64,6 +66,9 @@ type Config struct {
 	// the oldest of those is closed to make room. 0: what the open-file
 	// limit leaves after a reserve for everything else (MaxConnsFor).
 	MaxConns int
+	// AdminTimeouts are the admin API's HTTP timeouts; httpserve's
+	// defaults for zero fields.
+	AdminTimeouts httpserve.Timeouts
 }
 
 func (c *Config) fill() error {

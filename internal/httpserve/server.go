@@ -3,6 +3,7 @@ package httpserve
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -55,22 +56,58 @@ func (c *Counters) TooLarge(err error) bool {
 	return false
 }
 
-// New returns an http.Server for h with the timeouts above, whose own
-// error log (TLS handshake failures and the like) goes to log at debug
-// level. Serve it on Listener(ln, c) so that c counts deadline closes.
-func New(h http.Handler, log *slog.Logger) *http.Server {
+// Timeouts are a server's timeouts; zero fields take the defaults above.
+type Timeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+// New returns an http.Server for h with timeouts t (the defaults above
+// for zero fields), whose own error log (TLS handshake failures and the
+// like) goes to log at debug level. Serve it on Listener(ln, c) so that c
+// counts deadline closes.
+func New(h http.Handler, log *slog.Logger, t Timeouts) *http.Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	or := func(d, def time.Duration) time.Duration {
+		if d > 0 {
+			return d
+		}
+		return def
+	}
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
+		ReadHeaderTimeout: or(t.ReadHeader, ReadHeaderTimeout),
+		ReadTimeout:       or(t.Read, ReadTimeout),
+		WriteTimeout:      or(t.Write, WriteTimeout),
+		IdleTimeout:       or(t.Idle, IdleTimeout),
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+}
+
+// Body wraps r's body in an http.MaxBytesReader of limit bytes whose
+// refusal c counts.
+func Body(w http.ResponseWriter, r *http.Request, limit int64, c *Counters) {
+	r.Body = &countedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), c: c}
+}
+
+type countedBody struct {
+	io.ReadCloser
+	c       *Counters
+	counted bool
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.counted {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			b.counted = true
+			b.c.tooLarge.Add(1)
+		}
+	}
+	return n, err
 }
 
 // Extend gives the request being served d more to be read and answered

@@ -4,6 +4,7 @@ package connect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -138,6 +139,7 @@ func waitEstablished(ctx context.Context, cl *client.Client, target int, timeout
 		lastN   int
 		lastT   = time.Now()
 		printed = -1
+		refused = map[string]int64{} // by admin URL: refusals when first seen
 	)
 	for {
 		var err error
@@ -166,6 +168,12 @@ func waitEstablished(ctx context.Context, cl *client.Client, target int, timeout
 				}
 				return st, nil
 			}
+			if err := refusing(st.Servers, refused); err != nil {
+				if tty && !quiet {
+					fmt.Fprintln(w)
+				}
+				return st, err
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -176,6 +184,35 @@ func waitEstablished(ctx context.Context, cl *client.Client, target int, timeout
 		case <-tick.C:
 		}
 	}
+}
+
+// refusing says which server refuses connections since the wait began
+// (its refusals grew past what was first seen), and why, so --wait ends
+// with the cause instead of running into its timeout.
+func refusing(servers []api.ServerInfo, first map[string]int64) error {
+	var msgs []string
+	for _, s := range servers {
+		if !s.Polled {
+			continue
+		}
+		before, seen := first[s.Admin]
+		if !seen {
+			first[s.Admin] = s.Refused
+			continue
+		}
+		if s.Refused > before {
+			name := s.Wire
+			if name == "" {
+				name = s.Admin
+			}
+			msgs = append(msgs, fmt.Sprintf("server %s (admin %s) refuses connections: at its connection limit of %d (%d held, %d logged in, %d refused since the wait began); raise its open-file limit or --max-conns, or spread the users over more servers",
+				name, s.Admin, s.MaxConnections, s.Open, s.Connections, s.Refused-before))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 func isTTY(w io.Writer) bool {

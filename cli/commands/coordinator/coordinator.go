@@ -138,7 +138,7 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	co.Start()
 	defer co.Close()
 
-	srv := &http.Server{Handler: co.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv, ln := co.HTTPServer(ln)
 	fmt.Fprintf(out, "coordinator listening http=%s time=%s data_dir=%s token_file=%s\n",
 		ln.Addr(), ts.Addr(), o.DataDir, filepath.Join(o.DataDir, coord.TokenFile))
 	if created {
