@@ -66,7 +66,8 @@ func (s *Server) handleShake(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeBody(w, r, &req) {
 		return
 	}
-	s.answerRelease(w, s.Shake(req), req)
+	eff, err := s.StartShake(req)
+	s.answerRelease(w, err, eff)
 }
 
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
@@ -74,13 +75,15 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeBody(w, r, &req) {
 		return
 	}
-	s.answerRelease(w, s.Send(req), req)
+	eff, err := s.StartSend(req)
+	s.answerRelease(w, err, eff)
 }
 
 func (s *Server) answerRelease(w http.ResponseWriter, err error, req any) {
 	var fe *FieldError
 	switch {
 	case err == nil:
+		// The effective values, defaults filled in: what will run.
 		writeJSON(w, http.StatusAccepted, map[string]any{"started": req})
 	case errors.As(err, &fe):
 		writeError(w, http.StatusBadRequest, fe.Field, fe.Error())

@@ -1,14 +1,19 @@
 package server
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hbctl/hbctl/internal/httpserve"
 	"github.com/hbctl/hbctl/server/wire"
 )
 
@@ -182,5 +187,64 @@ func TestFloodAtFileLimit(t *testing.T) {
 	lines := strings.Count(logs, "refusing new connections")
 	if max := int(time.Since(start)/time.Second) + 1; lines > max {
 		t.Fatalf("%d refusal lines in %s:\n%s", lines, time.Since(start), logs)
+	}
+}
+
+// The admin API's 202 echoes the values that will run, defaults filled
+// in, not the raw request.
+func TestAdminEchoesEffectiveRelease(t *testing.T) {
+	s, _ := startServer(t, Config{})
+	url := startAdmin(t, s)
+	code, b := call(t, "POST", url+"/v1/send", s.Token(), `{"rate":10,"total":5}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("send: %d %s", code, b)
+	}
+	var got struct{ Started SendRequest }
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if r := got.Started; r.Recipients != DefaultRecipients || r.MinAmount != DefaultMinAmount || r.MaxAmount < r.MinAmount || r.Rate != 10 || r.Total != 5 {
+		t.Fatalf("started %+v; want the defaults filled in", r)
+	}
+}
+
+// The admin API closes a body that never completes and an idle
+// keep-alive by its deadlines, counts them in /v1/stats, and answers a
+// wrong token before reading the body.
+func TestAdminHTTPDeadlines(t *testing.T) {
+	s, _ := startServer(t, Config{AdminTimeouts: httpserve.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Idle: 600 * time.Millisecond}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, ln := s.AdminServer(ln)
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	addr := ln.Addr().String()
+	open := func(req string) net.Conn {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		io.WriteString(nc, req)
+		return nc
+	}
+	slow := open("POST /v1/shake HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + s.Token() + "\r\nContent-Length: 50\r\n\r\n{\"rate\":")
+	idle := open("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	wrong := open("POST /v1/shake HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Length: 50\r\n\r\n{")
+	wrong.SetReadDeadline(time.Now().Add(20 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(wrong), nil)
+	if err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %v %v", res, err)
+	}
+	for _, nc := range []net.Conn{slow, idle} {
+		nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.ReadAll(nc); err != nil {
+			t.Fatalf("not closed by the server: %v", err)
+		}
+	}
+	if st := s.Stats(); st.AdminHTTP.ClosedByDeadline < 2 || st.Releasing.Shake {
+		t.Fatalf("admin http %+v, releasing %+v", st.AdminHTTP, st.Releasing)
 	}
 }

@@ -153,42 +153,56 @@ func (r *release) toPool(e envelope, count bool) {
 // once; ErrBusy if a shake release is running, a *FieldError (ErrInvalid)
 // for a bad value.
 func (s *Server) Shake(req ShakeRequest) error {
+	_, err := s.StartShake(req)
+	return err
+}
+
+// StartShake is Shake, returning the request as it runs: defaults filled
+// in.
+func (s *Server) StartShake(req ShakeRequest) (ShakeRequest, error) {
 	r := &s.rel
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := req.normalize(int(SendIDBase - r.nextShake)); err != nil {
-		return err
+		return req, err
 	}
 	if r.shaking {
-		return ErrBusy
+		return req, ErrBusy
 	}
 	if err := s.startProducer(); err != nil {
-		return err
+		return req, err
 	}
 	r.shaking = true
 	s.log.Info("shake release started", "rate", req.Rate, "total", req.Total, "min_amount", req.MinAmount, "max_amount", req.MaxAmount)
 	go r.runShake(req)
-	return nil
+	return req, nil
 }
 
 // Send starts releasing sent envelopes (POST /v1/send), like Shake.
 func (s *Server) Send(req SendRequest) error {
+	_, err := s.StartSend(req)
+	return err
+}
+
+// StartSend is Send, returning the request as it runs: defaults filled
+// in.
+func (s *Server) StartSend(req SendRequest) (SendRequest, error) {
 	r := &s.rel
 	if err := req.normalize(); err != nil {
-		return err
+		return req, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sending {
-		return ErrBusy
+		return req, ErrBusy
 	}
 	if err := s.startProducer(); err != nil {
-		return err
+		return req, err
 	}
 	r.sending = true
 	s.log.Info("send release started", "rate", req.Rate, "total", req.Total, "recipients", req.Recipients)
 	go r.runSend(req)
-	return nil
+	return req, nil
 }
 
 func (s *Server) startProducer() error {

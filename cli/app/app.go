@@ -7,6 +7,8 @@ import (
 	"errors"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/hbctl/hbctl/cli/commands/common"
 )
 
 // Version is set at build time with -ldflags "-X .../cli/app.Version=...".
@@ -14,7 +16,7 @@ var Version = "dev"
 
 // New returns the hbctl application.
 func New() *ucli.App {
-	return &ucli.App{
+	app := &ucli.App{
 		Name:    "hbctl",
 		Usage:   "load-test and verify long-connection red-envelope services",
 		Version: Version,
@@ -25,6 +27,20 @@ func New() *ucli.App {
 		Commands:             commands(),
 		// Errors are printed once by main, with the exit code they carry.
 		ExitErrHandler: func(*ucli.Context, error) {},
+		OnUsageError:   common.OnUsageError,
+	}
+	usageErrors(app.Commands)
+	return app
+}
+
+// usageErrors makes every command's flag errors usage errors (exit 2),
+// unless the command says otherwise.
+func usageErrors(cmds []*ucli.Command) {
+	for _, c := range cmds {
+		if c.OnUsageError == nil {
+			c.OnUsageError = common.OnUsageError
+		}
+		usageErrors(c.Subcommands)
 	}
 }
 

@@ -22,6 +22,9 @@ const (
 	MaxConnectRate = 100_000_000
 	// MaxServers bounds the servers of a run.
 	MaxServers = 4096
+	// MaxRelease bounds the rate and the total of a shake or send over all
+	// servers; each server checks its own share against its own limits.
+	MaxRelease = 1_000_000_000
 )
 
 // CheckAgentName says whether name can name an agent: 1 to MaxAgentName

@@ -17,6 +17,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/client"
 )
 
@@ -93,6 +94,9 @@ func isLocal(raw string) bool {
 
 // Client is the coordinator client the flags describe.
 func Client(c *ucli.Context) (*client.Client, error) {
+	if err := api.CheckBaseURL(c.String(FlagCoordinator)); err != nil {
+		return nil, Usage("--%s %v", FlagCoordinator, err)
+	}
 	tok, err := Token(c)
 	if err != nil {
 		return nil, Exit(err)
@@ -113,6 +117,9 @@ func Exit(err error) error {
 	switch {
 	case errors.Is(err, ErrNoToken), errors.Is(err, client.ErrUnauthorized):
 		return ucli.Exit(err.Error(), ExitAuth)
+	case errors.As(err, &ae) && (ae.Status == 400 || ae.Status == 413):
+		// The coordinator refused the input: a usage error, naming the field.
+		return ucli.Exit(err.Error(), ExitUsage)
 	case errors.As(err, &ae):
 		return ucli.Exit(err.Error(), ExitFailure)
 	case errors.Is(err, context.DeadlineExceeded):

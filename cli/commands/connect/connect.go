@@ -71,10 +71,31 @@ func parse(c *ucli.Context) (options, error) {
 	o.req.Servers = c.StringSlice("server")
 	o.req.Users = c.Int("users")
 	o.req.Rate = c.Int("rate")
-	if o.req.Users <= 0 {
-		return o, common.Usage("--users must be positive")
+	if o.req.Users <= 0 || o.req.Users > api.MaxUsers {
+		return o, common.Usage("--users %d: must be 1 to %d", o.req.Users, api.MaxUsers)
+	}
+	if o.req.Rate < 0 || o.req.Rate > api.MaxConnectRate {
+		return o, common.Usage("--rate %d: must be 0 to %d", o.req.Rate, api.MaxConnectRate)
+	}
+	for _, s := range o.req.Servers {
+		if err := api.CheckHostPort(s); err != nil {
+			return o, common.Usage("--server %v", err)
+		}
 	}
 	admins := c.StringSlice("admin")
+	if len(admins) > 0 && len(admins) != len(o.req.Servers) {
+		return o, common.Usage("--admin: %d given for %d --server: give one per server, in --server order, or none", len(admins), len(o.req.Servers))
+	}
+	for _, u := range admins {
+		if err := api.CheckBaseURL(u); err != nil {
+			return o, common.Usage("--admin %v", err)
+		}
+	}
+	for _, t := range c.StringSlice("admin-token") {
+		if err := api.CheckToken(t); err != nil {
+			return o, common.Usage("--admin-token: %v", err)
+		}
+	}
 	tokens := c.StringSlice("admin-token")
 	dirs := c.StringSlice("server-data-dir")
 	if len(tokens) > 1 && len(tokens) != len(admins) {
@@ -95,6 +116,9 @@ func parse(c *ucli.Context) (options, error) {
 				return o, common.Usage("read the server's admin token: %v", err)
 			}
 			a.Token = strings.TrimSpace(string(b))
+			if err := api.CheckToken(a.Token); err != nil {
+				return o, common.Usage("--server-data-dir: token in %s: %v", path, err)
+			}
 		}
 		o.req.Admins = append(o.req.Admins, a)
 	}
