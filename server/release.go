@@ -262,9 +262,19 @@ func (r *release) runShake(req ShakeRequest) {
 		}
 		r.mu.Unlock()
 		// Durable before grantable: a granted envelope is always issued.
-		if err := s.j.Append(recs...); err != nil {
-			s.log.Error("shake release stopped: journal failed", "err", err)
-			return
+		// While the journal cannot be written, the release waits.
+		for {
+			err := s.j.Append(recs...)
+			if err == nil {
+				break
+			}
+			if s.j.Err() != nil || errors.Is(err, ledger.ErrClosed) {
+				s.log.Error("shake release stopped: journal failed", "err", err)
+				return
+			}
+			if !s.waitJournal() {
+				return
+			}
 		}
 		for i := range recs {
 			r.toPool(envelope{id: recs[i].Env, amount: recs[i].Amount}, true)
@@ -305,9 +315,18 @@ func (r *release) runSend(req SendRequest) {
 			recs = append(recs, ledger.Record{Ev: ledger.EvSend, Env: id, Amount: amount, To: append([]uint32(nil), to...), T: nowMS()})
 		}
 		if len(recs) > 0 {
-			if err := s.j.Append(recs...); err != nil {
-				s.log.Error("send release stopped: journal failed", "err", err)
-				return
+			for {
+				err := s.j.Append(recs...)
+				if err == nil {
+					break
+				}
+				if s.j.Err() != nil || errors.Is(err, ledger.ErrClosed) {
+					s.log.Error("send release stopped: journal failed", "err", err)
+					return
+				}
+				if !s.waitJournal() {
+					return
+				}
 			}
 			for i := range recs {
 				rec := &recs[i]

@@ -48,6 +48,12 @@ type Server struct {
 
 	http httpserve.Counters // the admin API's
 
+	// journalFails counts commits that failed; journalRefused the grants,
+	// payments and notifications refused or taken back for it.
+	journalFails, journalRefused atomic.Int64
+	journalErr                   atomic.Value // string: the last failure
+	journalLog                   rate.Sometimes
+
 	spareMu sync.Mutex
 	spare   int // a descriptor kept to accept and close a connection when out of them; -1 if none
 
@@ -88,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 		evicted1: make(chan struct{}, 1),
 	}
 	s.refuseLog.Interval = time.Second
+	s.journalLog.Interval = time.Second
 	if s.seed == 0 {
 		s.seed = randomSeed()
 	}
@@ -136,6 +143,8 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go l.run()
 	}
+	s.wg.Add(1)
+	go s.watchJournal()
 	return s, nil
 }
 

@@ -21,6 +21,9 @@ type Stats struct {
 	SlowConsumers  int64        `json:"slow_consumers"`
 	// Limits counts what the connection limit and the read deadlines did.
 	Limits LimitStats `json:"limits"`
+	// Journal says whether the journal can be written and what its
+	// failures refused.
+	Journal JournalStats `json:"journal"`
 	// AdminHTTP counts what the admin API's timeouts and body limit did.
 	AdminHTTP httpserve.Stats `json:"admin_http"`
 	// ShakePerSecond is [unix_second, SHAKEs received] for each of the
@@ -31,6 +34,19 @@ type Stats struct {
 	MaxQPS         int        `json:"max_qps"`
 	Sets           int        `json:"sets"`
 	UptimeS        float64    `json:"uptime_s"`
+}
+
+// JournalStats: while the journal cannot be written (a full disk) the
+// server grants, pays and notifies nothing; SHAKEs get 17 (overloaded),
+// first OPENs 0.
+type JournalStats struct {
+	Writable bool `json:"writable"`
+	// FailedCommits counts group commits that could not be written.
+	FailedCommits int64 `json:"failed_commits"`
+	// Refused counts grants, payments and notifications refused, or taken
+	// back from a failed commit, for want of a record.
+	Refused   int64  `json:"refused"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // LimitStats counts connections held and closed by the server's limits.
@@ -108,11 +124,19 @@ func (s *Server) Stats() Stats {
 			FrameTimeouts:      s.frameTimeouts.Load(),
 		},
 		AdminHTTP: s.http.Stats(),
-		MaxQPS:    s.cfg.MaxQPS,
-		Sets:      len(s.sets),
-		UptimeS:   time.Since(s.start).Seconds(),
+		Journal: JournalStats{
+			Writable:      s.j.Healthy() && s.j.Err() == nil,
+			FailedCommits: s.journalFails.Load(),
+			Refused:       s.journalRefused.Load(),
+		},
+		MaxQPS:  s.cfg.MaxQPS,
+		Sets:    len(s.sets),
+		UptimeS: time.Since(s.start).Seconds(),
 	}
 	st.Requests.Login = s.logins.Load()
+	if e, ok := s.journalErr.Load().(string); ok {
+		st.Journal.LastError = e
+	}
 	for _, w := range s.sets {
 		w.mu.Lock()
 		st.Shake.Issued += w.issued
