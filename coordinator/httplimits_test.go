@@ -20,7 +20,7 @@ func startHTTP(t *testing.T, c *Coordinator) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs, ln := c.HTTPServer(ln)
+	hs, ln := c.HTTPServer(ln, nil)
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	return ln.Addr().String()

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,10 +44,11 @@ func (c *Coordinator) limitBody(next http.Handler) http.Handler {
 }
 
 // HTTPServer returns the API's HTTP server, with the timeouts of
-// Config.HTTP, and ln wrapped to count the connections a deadline closes.
-// Serve it with hs.Serve(ln) (or ServeTLS).
-func (c *Coordinator) HTTPServer(ln net.Listener) (*http.Server, net.Listener) {
-	return httpserve.New(c.Handler(), c.log, c.cfg.HTTP), httpserve.Listener(ln, &c.http)
+// Config.HTTP, and ln wrapped to count the connections a deadline closes
+// and, when tlsCfg is not nil, to serve TLS. Serve it with hs.Serve on
+// the returned listener.
+func (c *Coordinator) HTTPServer(ln net.Listener, tlsCfg *tls.Config) (*http.Server, net.Listener) {
+	return httpserve.New(c.Handler(), c.log, c.cfg.HTTP), httpserve.Listen(ln, &c.http, tlsCfg)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

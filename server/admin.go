@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"crypto/tls"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -42,10 +43,11 @@ func (s *Server) Admin() http.Handler {
 }
 
 // AdminServer returns the admin API's HTTP server, with the timeouts of
-// package httpserve, serving on ln wrapped to count deadline closes.
-// Serve it with hs.Serve(ln) (or ServeTLS).
-func (s *Server) AdminServer(ln net.Listener) (*http.Server, net.Listener) {
-	return httpserve.New(s.Admin(), s.log, s.cfg.AdminTimeouts), httpserve.Listener(ln, &s.http)
+// package httpserve, and ln wrapped to count deadline closes and, when
+// tlsCfg is not nil, to serve TLS. Serve it with hs.Serve on the returned
+// listener.
+func (s *Server) AdminServer(ln net.Listener, tlsCfg *tls.Config) (*http.Server, net.Listener) {
+	return httpserve.New(s.Admin(), s.log, s.cfg.AdminTimeouts), httpserve.Listen(ln, &s.http, tlsCfg)
 }
 
 func (s *Server) auth(next http.Handler) http.Handler {

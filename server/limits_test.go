@@ -217,7 +217,7 @@ func TestAdminHTTPDeadlines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs, ln := s.AdminServer(ln)
+	hs, ln := s.AdminServer(ln, nil)
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	addr := ln.Addr().String()

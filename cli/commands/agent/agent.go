@@ -76,7 +76,15 @@ func Command() *ucli.Command {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return common.Exit(fmt.Errorf("create data dir: %w", err))
 			}
+			if err := api.CheckBaseURL(c.String(common.FlagCoordinator)); err != nil {
+				return common.Usage("--%s %v", common.FlagCoordinator, err)
+			}
+			hc, err := common.HTTPClient(c, 0)
+			if err != nil {
+				return err
+			}
 			a, err := remote.New(remote.Config{
+				HTTP:        hc,
 				Coordinator: c.String(common.FlagCoordinator), Token: tok,
 				Name: c.String("name"), Capacity: capacity,
 				Engine:    engine,
