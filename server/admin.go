@@ -2,8 +2,8 @@ package server
 
 import (
 	"bufio"
-	"crypto/tls"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"

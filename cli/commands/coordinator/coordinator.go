@@ -21,8 +21,8 @@ import (
 
 	"github.com/hbctl/hbctl/cli/commands/common"
 	coord "github.com/hbctl/hbctl/coordinator"
-	"github.com/hbctl/hbctl/internal/httpserve"
 	"github.com/hbctl/hbctl/coordinator/timesvc"
+	"github.com/hbctl/hbctl/internal/httpserve"
 	"github.com/hbctl/hbctl/telemetry"
 )
 
@@ -144,8 +144,8 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 
 	co, err := coord.New(coord.Config{
 		DataDir: o.DataDir, Token: token,
-		TimePort:  ts.Addr().(*net.UDPAddr).Port,
-		DeadAfter: o.DeadAfter,
+		TimePort:    ts.Addr().(*net.UDPAddr).Port,
+		DeadAfter:   o.DeadAfter,
 		Sink:        sink,
 		Logger:      log,
 		AdminClient: adminClient,
