@@ -98,7 +98,7 @@ func TestTLS(t *testing.T) {
 	r.env = []string{"HBCTL_COORDINATOR=" + r.coordURL, "HBCTL_COORDINATOR_DATA_DIR=" + coordDir, "HBCTL_CA=" + ca}
 
 	// Without the CA, a control command does not trust the coordinator.
-	if res := hb(t, []string{"HBCTL_COORDINATOR=" + r.coordURL, "HBCTL_COORDINATOR_DATA_DIR=" + coordDir}, "status"); res.code == 0 ||
+	if res := hb(t, []string{"HBCTL_COORDINATOR=" + r.coordURL, "HBCTL_COORDINATOR_DATA_DIR=" + coordDir}, "status"); res.code != 4 ||
 		!strings.Contains(res.err, "certificate") {
 		t.Fatalf("status without --ca: exit %d\n%s", res.code, res.err)
 	}
