@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/internal/httpserve"
 )
 
 func (c *Coordinator) handleRegister(w http.ResponseWriter, r *http.Request) {
@@ -15,12 +16,16 @@ func (c *Coordinator) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.Name == "" {
-		writeError(w, http.StatusBadRequest, "name: required")
+	if err := api.CheckAgentName(req.Name); err != nil {
+		writeError(w, http.StatusBadRequest, "name: "+err.Error())
 		return
 	}
-	if req.Capacity <= 0 {
-		writeError(w, http.StatusBadRequest, "capacity: must be positive")
+	if req.Capacity <= 0 || req.Capacity > api.MaxCapacity {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("capacity: %d not in 1..%d", req.Capacity, api.MaxCapacity))
+		return
+	}
+	if len(req.Bind) > 256 || len(req.Version) > 256 {
+		writeError(w, http.StatusBadRequest, "bind, version: at most 256 bytes")
 		return
 	}
 	now := c.cfg.Now()
@@ -98,6 +103,8 @@ func (c *Coordinator) handleAssignment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "after: not an integer")
 		return
 	}
+	// A long poll: answered after up to PollTimeout.
+	httpserve.Extend(w, c.cfg.PollTimeout+httpserve.WriteTimeout)
 	as, ok, err := c.waitAssignment(r.Context(), name, after, c.cfg.PollTimeout)
 	switch {
 	case errors.Is(err, errUnknownAgent):

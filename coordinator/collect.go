@@ -12,6 +12,7 @@ import (
 	"github.com/hbctl/hbctl/checks"
 	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/schedule"
+	"github.com/hbctl/hbctl/internal/httpserve"
 	"github.com/hbctl/hbctl/server/admin"
 	"github.com/hbctl/hbctl/server/ledger"
 )
@@ -19,6 +20,10 @@ import (
 // maxLedgerBody bounds an agent's ledger upload: 60,000 users' counters
 // and their journal are tens of MB.
 const maxLedgerBody = 1 << 30
+
+// longRequest is how long a ledger upload or a verification may take to
+// be read and answered.
+const longRequest = 30 * time.Minute
 
 // collection is one round of asking the agents for their ledgers through
 // the long poll. Guarded by Coordinator.mu.
@@ -51,6 +56,8 @@ func (c *Coordinator) collectingLocked() *api.Collect {
 func (c *Coordinator) handleAgentLedger(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	var up api.AgentLedger
+	// A million users' ledger takes a while to upload.
+	httpserve.Extend(w, longRequest)
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxLedgerBody))
 	if err := dec.Decode(&up); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad ledger upload: %v", err))

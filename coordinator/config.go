@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/hbctl/hbctl/internal/httpserve"
 )
 
 // Defaults of Config.
@@ -51,6 +53,9 @@ type Config struct {
 	AdminClient *http.Client
 	Now         func() time.Time
 	Logger      *slog.Logger
+	// HTTP are the API's HTTP timeouts (HTTPServer); httpserve's defaults
+	// for zero fields.
+	HTTP httpserve.Timeouts
 }
 
 // Sink is where complete seconds and events go besides the timeline file.

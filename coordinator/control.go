@@ -1,9 +1,12 @@
 package coordinator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hbctl/hbctl/coordinator/api"
@@ -15,15 +18,14 @@ func (c *Coordinator) handleConnect(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	switch {
-	case req.Users <= 0:
-		writeError(w, http.StatusBadRequest, "users: must be positive")
+	if msg := checkConnect(&req); msg != "" {
+		writeError(w, http.StatusBadRequest, msg)
 		return
-	case len(req.Servers) == 0:
-		writeError(w, http.StatusBadRequest, "servers: at least one required")
-		return
-	case req.Rate < 0:
-		writeError(w, http.StatusBadRequest, "rate: must not be negative")
+	}
+	// Each admin API must answer its token before anything changes, so a
+	// wrong URL or token shows now, not at shake, send or verify.
+	if msg := c.probeAdmins(r.Context(), req.Admins); msg != "" {
+		writeError(w, http.StatusBadRequest, msg)
 		return
 	}
 	now := c.cfg.Now()
@@ -75,21 +77,94 @@ func (c *Coordinator) handleConnect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// checkConnect validates a connect request; it returns what is wrong,
+// naming the field, or "".
+func checkConnect(req *api.ConnectRequest) string {
+	switch {
+	case req.Users <= 0 || req.Users > api.MaxUsers:
+		return fmt.Sprintf("users: %d not in 1..%d", req.Users, api.MaxUsers)
+	case len(req.Servers) == 0:
+		return "servers: at least one required"
+	case len(req.Servers) > api.MaxServers:
+		return fmt.Sprintf("servers: %d is more than %d", len(req.Servers), api.MaxServers)
+	case req.Rate < 0 || req.Rate > api.MaxConnectRate:
+		return fmt.Sprintf("rate: %d not in 0..%d", req.Rate, api.MaxConnectRate)
+	case len(req.Admins) > 0 && len(req.Admins) != len(req.Servers):
+		return fmt.Sprintf("admins: %d given for %d servers: give one admin URL per server, in server order, or none", len(req.Admins), len(req.Servers))
+	}
+	for i, s := range req.Servers {
+		if err := api.CheckHostPort(s); err != nil {
+			return fmt.Sprintf("servers[%d]: %v", i, err)
+		}
+	}
+	for i, a := range req.Admins {
+		if err := api.CheckBaseURL(a.URL); err != nil {
+			return fmt.Sprintf("admins[%d].url: %v", i, err)
+		}
+		if err := api.CheckToken(a.Token); err != nil {
+			return fmt.Sprintf("admins[%d].token: %v", i, err)
+		}
+	}
+	return ""
+}
+
+// probeAdmins asks every admin API for its stats with its token, all at
+// once, each bounded; it returns what failed, naming the field, or "".
+func (c *Coordinator) probeAdmins(ctx context.Context, admins []api.Admin) string {
+	errs := make([]error, len(admins))
+	var wg sync.WaitGroup
+	for i, a := range admins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			_, errs[i] = c.srv.fetch(ctx, a)
+		}()
+	}
+	wg.Wait()
+	var msgs []string
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case strings.Contains(err.Error(), "401"):
+			msgs = append(msgs, fmt.Sprintf("admins[%d].token: refused by %s", i, admins[i].URL))
+		default:
+			msgs = append(msgs, fmt.Sprintf("admins[%d].url: %s does not answer as an hbctl admin API: %v", i, admins[i].URL, err))
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// probeTimeout bounds connect's check of one admin API.
+const probeTimeout = 5 * time.Second
+
 // MinLead is the least time between a rate change and its effect, so every
 // agent has received it.
 const MinLead = 500 * time.Millisecond
+
+// maxLead is how far ahead a rate change may be scheduled.
+const maxLead = 366 * 24 * time.Hour
 
 func (c *Coordinator) handleQPSSet(w http.ResponseWriter, r *http.Request) {
 	var req api.QPSRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.Q < 0 {
-		writeError(w, http.StatusBadRequest, "q: must not be negative")
+	if err := schedule.CheckRate(req.Q); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("q: %v", err))
+		return
+	}
+	if req.AtMillis < 0 {
+		writeError(w, http.StatusBadRequest, "at_ms: must not be negative")
 		return
 	}
 	if req.DelayMillis < 0 {
 		writeError(w, http.StatusBadRequest, "delay_ms: must not be negative")
+		return
+	}
+	if req.DelayMillis > maxLead.Milliseconds() {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("delay_ms: %d is more than %s ahead", req.DelayMillis, maxLead))
 		return
 	}
 	now := c.cfg.Now()
@@ -102,6 +177,10 @@ func (c *Coordinator) handleQPSSet(w http.ResponseWriter, r *http.Request) {
 	}
 	if at.Before(now.Add(MinLead)) {
 		at = now.Add(MinLead)
+	}
+	if at.After(now.Add(maxLead)) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("at_ms: %d is more than %s ahead", req.AtMillis, maxLead))
+		return
 	}
 	atNs := ceilSecond(at)
 
@@ -116,7 +195,14 @@ func (c *Coordinator) handleQPSSet(w http.ResponseWriter, r *http.Request) {
 	if err == nil && c.run.queued != nil {
 		_, err = setRate(c.run.queued, req.Q, atNs)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, schedule.ErrBadRate):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("q: %v", err))
+		return
+	case errors.Is(err, schedule.ErrOverflow), errors.Is(err, schedule.ErrNotAfter):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("at_ms: %v", err))
+		return
+	case err != nil:
 		writeError(w, http.StatusInternalServerError, fmt.Sprintf("set rate: %v", err))
 		return
 	}
@@ -134,21 +220,26 @@ func (c *Coordinator) handleQPSSet(w http.ResponseWriter, r *http.Request) {
 // its instant; on a plan that has not started at atNs, it is the first
 // rate.
 func setRate(p *schedule.Plan, q, atNs int64) (int64, error) {
-	segs := p.Segments[:1]
-	for _, s := range p.Segments[1:] {
-		if s.T < atNs {
-			segs = append(segs, s)
-		}
-	}
-	p.Segments = segs
-	if atNs <= p.Segments[0].T {
-		p.Segments[0].Q = q
-		return p.Segments[0].T, nil
-	}
-	if _, err := p.SetRate(q, time.Unix(0, atNs)); err != nil {
+	if err := schedule.CheckRate(q); err != nil {
 		return 0, err
 	}
-	return atNs, nil
+	// On a copy: a change refused leaves p as it was.
+	np := *p
+	np.Segments = []schedule.Segment{p.Segments[0]}
+	for _, s := range p.Segments[1:] {
+		if s.T < atNs {
+			np.Segments = append(np.Segments, s)
+		}
+	}
+	eff := atNs
+	if atNs <= np.Segments[0].T {
+		np.Segments[0].Q = q
+		eff = np.Segments[0].T
+	} else if _, err := np.SetRate(q, time.Unix(0, atNs)); err != nil {
+		return 0, err
+	}
+	p.Segments = np.Segments
+	return eff, nil
 }
 
 func (c *Coordinator) handleQPSGet(w http.ResponseWriter, r *http.Request) {
@@ -217,8 +308,20 @@ func (c *Coordinator) Status() api.Status {
 			st.Plan.Segments = append(st.Plan.Segments, api.RateSegment{T: s.T / 1e9, Q: s.Q})
 		}
 	}
+	var wires []string
+	if c.run != nil {
+		wires = c.run.servers
+	}
 	c.mu.Unlock()
 	c.tl.fill(&st)
 	st.Telemetry = c.telemetryStatus()
+	st.Servers = c.srv.servers()
+	if len(st.Servers) == len(wires) {
+		for i := range st.Servers {
+			st.Servers[i].Wire = wires[i]
+		}
+	}
+	h := c.http.Stats()
+	st.HTTP = api.HTTPStatus{ClosedByDeadline: h.ClosedByDeadline, TooLarge: h.TooLarge}
 	return st
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/schedule"
+	"github.com/hbctl/hbctl/internal/httpserve"
 )
 
 // Coordinator is the control plane of one run.
@@ -40,6 +41,7 @@ type Coordinator struct {
 	vs      verifyState // mu
 
 	host hostCounters // atomic
+	http httpserve.Counters
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -414,6 +416,6 @@ func (c *Coordinator) Handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	mux.Handle("/", requireToken(c.cfg.Token, c.quietGuard(v1)))
+	mux.Handle("/", requireToken(c.cfg.Token, c.limitBody(c.quietGuard(v1))))
 	return mux
 }

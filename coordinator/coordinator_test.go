@@ -94,7 +94,7 @@ func TestConnectSplitsAndRefusesShortfall(t *testing.T) {
 func TestQPSSetOnWholeSecond(t *testing.T) {
 	h := newHarness(t)
 	h.register("h01", 1000)
-	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"s"}, Users: 1000}, nil)
+	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"127.0.0.1:1"}, Users: 1000}, nil)
 	now := h.clk.Now()
 	var q api.QPSResponse
 	if code := h.do(testToken, "POST", api.PathQPS, api.QPSRequest{Q: 1500, DelayMillis: 2000}, &q); code != 200 {
@@ -129,7 +129,7 @@ func TestDeadAgentReplanAndBack(t *testing.T) {
 	for _, n := range []string{"h01", "h02", "h03"} {
 		h.register(n, 1000)
 	}
-	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"s"}, Users: 3000}, nil)
+	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"127.0.0.1:1"}, Users: 3000}, nil)
 	h.do(testToken, "POST", api.PathQPS, api.QPSRequest{Q: 3000}, nil)
 	as0, _ := h.assignment("h01", 0)
 
@@ -212,7 +212,7 @@ func (h *harness) twoAgentsAt100() int64 {
 	h.t.Helper()
 	h.register("h01", 1000)
 	h.register("h02", 1000)
-	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"s"}, Users: 2000}, nil)
+	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"127.0.0.1:1"}, Users: 2000}, nil)
 	var q api.QPSResponse
 	h.do(testToken, "POST", api.PathQPS, api.QPSRequest{Q: 100, DelayMillis: 1000}, &q)
 	return q.Effective
@@ -292,8 +292,16 @@ func TestForwardSplitsExactly(t *testing.T) {
 	for i := range admins {
 		tok := "admin" + itoa(int64(i))
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Authorization") != "Bearer "+tok || r.URL.Path != "/v1/shake" {
+			if r.Header.Get("Authorization") != "Bearer "+tok {
 				http.Error(w, "no", http.StatusUnauthorized)
+				return
+			}
+			if r.URL.Path == "/v1/stats" { // connect's check of the admin API
+				w.Write([]byte("{}"))
+				return
+			}
+			if r.URL.Path != "/v1/shake" {
+				http.Error(w, "no", http.StatusNotFound)
 				return
 			}
 			var req api.ShakeRequest
@@ -307,7 +315,7 @@ func TestForwardSplitsExactly(t *testing.T) {
 		admins[i] = api.Admin{URL: srv.URL, Token: tok}
 	}
 	h.register("h01", 10)
-	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"a", "b", "c"}, Admins: admins, Users: 10}, nil)
+	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}, Admins: admins, Users: 10}, nil)
 	var fr api.ForwardResponse
 	if code := h.do(testToken, "POST", api.PathShake, api.ShakeRequest{Rate: 200, Total: 40000, MinAmount: 5, MaxAmount: 50}, &fr); code != 200 {
 		t.Fatalf("shake: HTTP %d %+v", code, fr)
@@ -331,7 +339,7 @@ func TestForwardSplitsExactly(t *testing.T) {
 func TestDisconnectEndsPlan(t *testing.T) {
 	h := newHarness(t)
 	h.register("h01", 10)
-	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"a"}, Users: 10}, nil)
+	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"127.0.0.1:1"}, Users: 10}, nil)
 	as, _ := h.assignment("h01", 0)
 	if code := h.do(testToken, "POST", api.PathDisconnect, nil, nil); code != 200 {
 		t.Fatalf("disconnect: HTTP %d", code)
@@ -362,7 +370,7 @@ func TestDroppedPollConnectionIsDeathSooner(t *testing.T) {
 	h.c.cfg.PollTimeout = time.Minute
 	h.register("h01", 10)
 	h.register("h02", 10)
-	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"a"}, Users: 20}, nil)
+	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"127.0.0.1:1"}, Users: 20}, nil)
 	as, _ := h.assignment("h01", 0)
 
 	// h01 waits in a long poll, then its process dies: the connection drops.
@@ -408,7 +416,7 @@ func TestPlanIDsSurviveRestart(t *testing.T) {
 	h := newHarness(t)
 	h.register("h01", 10)
 	var resp api.ConnectResponse
-	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"a"}, Users: 10}, &resp)
+	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"127.0.0.1:1"}, Users: 10}, &resp)
 	h.c.Close()
 	c2, err := New(Config{DataDir: h.dir, Token: testToken})
 	if err != nil {

@@ -7,7 +7,9 @@
 // server counted per second (serverrate.go, set beside the clients' figures
 // on the timeline), and the verification of the ledgers (verify.go:
 // quiesce, collect from agents through the long poll and from servers'
-// admin APIs, reconcile with checks).
+// admin APIs, reconcile with checks). Every request is checked before it
+// changes anything (a 400 naming the field), and the API has the HTTP
+// timeouts and body limits of internal/httpserve.
 //
 // It speaks to agents and to hbctl's commands only through the HTTP types
 // of coordinator/api, and to the servers' admin APIs only through

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/hbctl/hbctl/coordinator/api"
@@ -16,12 +17,8 @@ func (c *Coordinator) handleShake(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.Rate <= 0 || req.Total <= 0 {
-		writeError(w, http.StatusBadRequest, "rate and total: must be positive")
-		return
-	}
-	if req.MinAmount < 0 || req.MaxAmount < 0 || (req.MaxAmount > 0 && req.MaxAmount < req.MinAmount) {
-		writeError(w, http.StatusBadRequest, "min_amount, max_amount: need 0 <= min <= max")
+	if msg := checkRelease(req.Rate, req.Total, req.MinAmount, req.MaxAmount); msg != "" {
+		writeError(w, http.StatusBadRequest, msg)
 		return
 	}
 	c.forward(w, "shake", req.Rate, req.Total, func(cl *admin.Client, rate, total int) error {
@@ -34,8 +31,8 @@ func (c *Coordinator) handleSend(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.Rate <= 0 || req.Total <= 0 {
-		writeError(w, http.StatusBadRequest, "rate and total: must be positive")
+	if msg := checkRelease(req.Rate, req.Total, req.MinAmount, req.MaxAmount); msg != "" {
+		writeError(w, http.StatusBadRequest, msg)
 		return
 	}
 	if req.Recipients < 0 || req.Recipients > 3 {
@@ -45,6 +42,22 @@ func (c *Coordinator) handleSend(w http.ResponseWriter, r *http.Request) {
 	c.forward(w, "send", req.Rate, req.Total, func(cl *admin.Client, rate, total int) error {
 		return cl.Send(context.Background(), admin.SendRequest{Rate: rate, Total: total, Recipients: req.Recipients, MinAmount: req.MinAmount, MaxAmount: req.MaxAmount})
 	})
+}
+
+// checkRelease checks what every release shares; it returns what is
+// wrong, naming the field, or "".
+func checkRelease(rate, total, lo, hi int) string {
+	switch {
+	case rate <= 0 || rate > api.MaxRelease:
+		return fmt.Sprintf("rate: %d not in 1..%d", rate, api.MaxRelease)
+	case total <= 0 || total > api.MaxRelease:
+		return fmt.Sprintf("total: %d not in 1..%d", total, api.MaxRelease)
+	case lo < 0 || lo > api.MaxRelease:
+		return fmt.Sprintf("min_amount: %d not in 0..%d", lo, api.MaxRelease)
+	case hi < 0 || hi > api.MaxRelease || (hi > 0 && hi < lo):
+		return fmt.Sprintf("max_amount: %d: need 0 <= min_amount <= max_amount <= %d", hi, api.MaxRelease)
+	}
+	return ""
 }
 
 // forward splits rate and total exactly over the target servers' admin
@@ -80,17 +93,27 @@ func (c *Coordinator) forward(w http.ResponseWriter, what string, rate, total in
 		}()
 	}
 	wg.Wait()
-	failed := 0
+	failed, refused := 0, 0
+	var errs []string
 	for _, s := range resp.Servers {
 		if s.Error != "" {
 			failed++
+			errs = append(errs, s.Admin+": "+s.Error)
+			if s.Status == http.StatusBadRequest {
+				refused++
+			}
 		}
 	}
+	resp.Error = strings.Join(errs, "; ")
 	c.mu.Lock()
 	c.eventLocked(now, api.Event{Kind: what, Detail: fmt.Sprintf("rate %d/s, total %d over %d servers, %d failed", rate, total, len(admins), failed)})
 	c.mu.Unlock()
 	code := http.StatusOK
-	if failed > 0 {
+	switch {
+	case refused > 0 && refused == failed:
+		// The servers refused the values: the caller's input, not a fault.
+		code = http.StatusBadRequest
+	case failed > 0:
 		code = http.StatusBadGateway
 	}
 	writeJSON(w, code, resp)

@@ -62,7 +62,8 @@ type serverSeries struct {
 	polled  bool // a poll has finished, answered or not
 	errs    int64
 	lastLog time.Time
-	quiet   int64 // failures not logged since lastLog
+	quiet   int64          // failures not logged since lastLog
+	info    api.ServerInfo // the connection counters of the last answer, and the last error
 }
 
 func newServerRates(client *http.Client, log *slog.Logger) *serverRates {
@@ -135,7 +136,9 @@ func (r *serverRates) merge(url string, st shakeStats, err error, now time.Time)
 		r.series[url] = s
 	}
 	s.polled = true
+	s.info.Admin = url
 	if err != nil {
+		s.info.Error = err.Error()
 		s.ok = false
 		s.errs++
 		r.errs++
@@ -148,6 +151,10 @@ func (r *serverRates) merge(url string, st shakeStats, err error, now time.Time)
 		return
 	}
 	s.ok = true
+	l := st.Limits
+	s.info = api.ServerInfo{Admin: url, Polled: true, Connections: st.Connections, Open: l.Open,
+		MaxConnections: l.MaxConnections, Refused: l.Refused, EvictedBeforeLogin: l.EvictedBeforeLogin,
+		LoginTimeouts: l.LoginTimeouts, FrameTimeouts: l.FrameTimeouts}
 	newest := int64(0)
 	for _, p := range st.ShakePerSecond {
 		s.counts[p[0]] = p[1]
@@ -198,6 +205,22 @@ func (r *serverRates) at(sec int64) (sum int64, missing int, ok bool) {
 		ok = true
 	}
 	return sum, missing, ok
+}
+
+// servers is the targets' last connection counters, in connect order.
+func (r *serverRates) servers() []api.ServerInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []api.ServerInfo
+	for _, u := range r.targets {
+		info := api.ServerInfo{Admin: u}
+		if s := r.series[u]; s != nil {
+			info = s.info
+			info.Admin = u
+		}
+		out = append(out, info)
+	}
+	return out
 }
 
 // failures is the count of failed polls since the coordinator started.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/schedule"
 )
 
@@ -27,11 +28,17 @@ func (e *CapacityError) Unwrap() error { return ErrCapacity }
 // Split divides uids [0, users) into contiguous ranges, one per capacity,
 // in proportion to capacity (largest remainders first), never above a
 // capacity. Counts sum to users exactly.
+//
+// Users are at most api.MaxUsers and capacities at most api.MaxCapacity,
+// so every product and sum below is exact in int64.
 func Split(users int, capacities []int) ([]schedule.Range, error) {
+	if users > api.MaxUsers {
+		return nil, fmt.Errorf("users: %d is more than %d", users, api.MaxUsers)
+	}
 	total := 0
 	for _, c := range capacities {
-		if c < 0 {
-			return nil, fmt.Errorf("negative capacity %d", c)
+		if c < 0 || c > api.MaxCapacity {
+			return nil, fmt.Errorf("capacity %d not in 0..%d", c, api.MaxCapacity)
 		}
 		total += c
 	}

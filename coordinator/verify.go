@@ -16,6 +16,7 @@ import (
 	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/runrecord"
 	"github.com/hbctl/hbctl/coordinator/schedule"
+	"github.com/hbctl/hbctl/internal/httpserve"
 )
 
 // VerifyFile is the last verification's response in the data dir; the
@@ -47,6 +48,8 @@ func (c *Coordinator) handleVerify(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
+	// Quiescing, collecting and reconciling a large run takes minutes.
+	httpserve.Extend(w, longRequest)
 	if req.GraceMillis < 0 || req.UploadMillis < 0 {
 		writeError(w, http.StatusBadRequest, "grace_ms, upload_ms: must not be negative")
 		return

@@ -40,6 +40,10 @@ func (s *Server) accept(ln net.Listener) error {
 			if s.closing.Load() {
 				return nil
 			}
+			if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+				s.refuseAtFileLimit(ln, err)
+				continue
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
 				if !s.acceptBackoff(&backoff, err) {
@@ -50,13 +54,127 @@ func (s *Server) accept(ln net.Listener) error {
 			return fmt.Errorf("server: accept: %w", err)
 		}
 		backoff = 0
+		if !s.room() {
+			nc.Close()
+			s.refuse(nc.RemoteAddr(), fmt.Sprintf("at the connection limit (%d)", s.cfg.MaxConns))
+			continue
+		}
 		fd, err := detach(nc)
 		if err != nil {
+			s.open.Add(-1)
+			if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+				s.refuse(nc.RemoteAddr(), "out of file descriptors: "+err.Error())
+				continue
+			}
 			s.log.Warn("cannot take over an accepted connection; closed", "remote", nc.RemoteAddr(), "err", err)
 			continue
 		}
 		s.admit(fd)
 	}
+}
+
+// evictSlack is how far above MaxConns the server goes while evicting
+// connections that have not logged in: each eviction frees a descriptor a
+// moment after the new connection took one.
+const evictSlack = 16
+
+// room reserves a place for one more connection, and reports whether
+// there is one. At the limit, a connection that has not logged in (the
+// oldest on the loop holding the most) is closed to make room, so that
+// connections which never log in cannot lock real clients out; while
+// evictions are under way and the slack is used up, accepting waits for
+// them (new connections wait in the listen queue). Only when every
+// connection held has logged in is the new one refused.
+func (s *Server) room() bool {
+	for {
+		n := s.open.Add(1)
+		if n <= int64(s.cfg.MaxConns) {
+			return true
+		}
+		if n <= int64(s.cfg.MaxConns)+evictSlack && s.evictOne() {
+			return true
+		}
+		s.open.Add(-1)
+		if s.evicting.Load() == 0 && !s.evictable() {
+			return false
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-s.evicted1:
+		case <-t.C:
+		case <-s.quit:
+			t.Stop()
+			return false
+		}
+		t.Stop()
+	}
+}
+
+// evictable reports whether some loop holds a connection that has not
+// logged in and is not being evicted already.
+func (s *Server) evictable() bool {
+	return s.evictTarget() != nil
+}
+
+func (s *Server) evictTarget() *loop {
+	var most *loop
+	var m int64
+	for _, l := range s.loops {
+		if u := l.unlogged.Load() - l.evicting.Load(); u > m {
+			most, m = l, u
+		}
+	}
+	return most
+}
+
+// evictOne asks the loop holding the most connections that have not
+// logged in to close its oldest; false when there is none.
+func (s *Server) evictOne() bool {
+	l := s.evictTarget()
+	if l == nil {
+		return false
+	}
+	l.evicting.Add(1)
+	s.evicting.Add(1)
+	if !l.post(command{kind: cmdEvict}) {
+		l.evicting.Add(-1)
+		s.evicting.Add(-1)
+		return false
+	}
+	return true
+}
+
+// refuse counts a connection closed at once for want of room, and says so
+// in the log at most once a second.
+func (s *Server) refuse(remote net.Addr, why string) {
+	n := s.refused.Add(1)
+	s.refuseLog.Do(func() {
+		s.log.Warn("refusing new connections", "why", why, "open", s.open.Load(), "max_connections", s.cfg.MaxConns,
+			"refused_total", n, "last_remote", remote.String())
+	})
+}
+
+// refuseAtFileLimit takes the connection that Accept could not, using a
+// descriptor kept spare for this, closes it at once and counts it: the
+// client learns now, not after its own timeout, and the listener's queue
+// does not fill with connections nobody will serve.
+func (s *Server) refuseAtFileLimit(ln net.Listener, err error) {
+	s.spareMu.Lock()
+	defer s.spareMu.Unlock()
+	if s.spare < 0 {
+		// No spare left (another listener took it): back off a little.
+		var d time.Duration
+		s.acceptBackoff(&d, err)
+		return
+	}
+	unix.Close(s.spare)
+	s.spare = -1
+	nc, aerr := ln.Accept()
+	if aerr == nil {
+		nc.Close()
+		s.refuse(nc.RemoteAddr(), "out of file descriptors: "+err.Error())
+	}
+	s.spare, _ = unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 }
 
 // acceptBackoff waits before accepting again after running out of

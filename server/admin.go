@@ -3,14 +3,18 @@ package server
 import (
 	"bufio"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/hbctl/hbctl/internal/httpserve"
 	"github.com/hbctl/hbctl/server/admin"
 )
 
@@ -39,6 +43,14 @@ func (s *Server) Admin() http.Handler {
 	return mux
 }
 
+// AdminServer returns the admin API's HTTP server, with the timeouts of
+// package httpserve, and ln wrapped to count deadline closes and, when
+// tlsCfg is not nil, to serve TLS. Serve it with hs.Serve on the returned
+// listener.
+func (s *Server) AdminServer(ln net.Listener, tlsCfg *tls.Config) (*http.Server, net.Listener) {
+	return httpserve.New(s.Admin(), s.log, s.cfg.AdminTimeouts), httpserve.Listen(ln, &s.http, tlsCfg)
+}
+
 func (s *Server) auth(next http.Handler) http.Handler {
 	want := []byte("Bearer " + s.token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -54,24 +66,27 @@ func (s *Server) auth(next http.Handler) http.Handler {
 
 func (s *Server) handleShake(w http.ResponseWriter, r *http.Request) {
 	var req ShakeRequest
-	if !decodeBody(w, r, &req) {
+	if !s.decodeBody(w, r, &req) {
 		return
 	}
-	s.answerRelease(w, s.Shake(req), req)
+	eff, err := s.StartShake(req)
+	s.answerRelease(w, err, eff)
 }
 
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	var req SendRequest
-	if !decodeBody(w, r, &req) {
+	if !s.decodeBody(w, r, &req) {
 		return
 	}
-	s.answerRelease(w, s.Send(req), req)
+	eff, err := s.StartSend(req)
+	s.answerRelease(w, err, eff)
 }
 
 func (s *Server) answerRelease(w http.ResponseWriter, err error, req any) {
 	var fe *FieldError
 	switch {
 	case err == nil:
+		// The effective values, defaults filled in: what will run.
 		writeJSON(w, http.StatusAccepted, map[string]any{"started": req})
 	case errors.As(err, &fe):
 		writeError(w, http.StatusBadRequest, fe.Field, fe.Error())
@@ -86,7 +101,7 @@ func (s *Server) answerRelease(w http.ResponseWriter, err error, req any) {
 
 // decodeBody decodes a JSON object strictly, answering 400 naming the
 // offending field when it cannot.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -100,6 +115,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	var se *json.SyntaxError
 	field, msg := "", err.Error()
 	switch {
+	case s.http.TooLarge(err):
+		msg = fmt.Sprintf("body over %d bytes", maxAdminBody)
+		writeError(w, http.StatusRequestEntityTooLarge, field, msg)
+		return false
 	case errors.As(err, &te):
 		field = te.Field
 		msg = fmt.Sprintf("%s: must be a %s, got %s", te.Field, te.Type, te.Value)
@@ -115,7 +134,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return false
 }
 
+// longAnswer is how long the ledger and users answers may take to write:
+// a million users' records are hundreds of megabytes.
+const longAnswer = 10 * time.Minute
+
 func (s *Server) handleLedger(w http.ResponseWriter, _ *http.Request) {
+	httpserve.Extend(w, longAnswer)
 	f, err := os.Open(s.JournalPath())
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "", err.Error())
@@ -127,6 +151,7 @@ func (s *Server) handleLedger(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) handleUsers(w http.ResponseWriter, _ *http.Request) {
+	httpserve.Extend(w, longAnswer)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)

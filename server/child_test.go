@@ -69,7 +69,14 @@ type child struct {
 // its startup line.
 func startChild(t testing.TB, dataDir string, args ...string) *child {
 	t.Helper()
-	cmd := exec.Command(hbctlBin(t), append([]string{"server", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+	return startChildBin(t, hbctlBin(t), dataDir, args...)
+}
+
+// startChildBin is startChild running bin (hbctl, or a script that execs
+// it) instead of hbctl.
+func startChildBin(t testing.TB, bin, dataDir string, args ...string) *child {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"server", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
 		"--data-dir", dataDir, "--log-level", "warn"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

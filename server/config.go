@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hbctl/hbctl/internal/httpserve"
 )
 
 // Defaults for Config fields left zero.
@@ -17,6 +21,11 @@ const (
 	// DefaultMaxPending is how many response bytes may wait for a client
 	// that does not read before it is disconnected as a slow consumer.
 	DefaultMaxPending = 64 << 10
+	// DefaultLoginTimeout is how long a new connection may take to log in.
+	DefaultLoginTimeout = 30 * time.Second
+	// DefaultFrameTimeout is how long a client may take to finish a frame
+	// it has started.
+	DefaultFrameTimeout = 30 * time.Second
 )
 
 // Envelope id ranges (docs/protocol.md): shake envelopes count up from
@@ -44,6 +53,22 @@ type Config struct {
 	// MaxPending bounds the unsent response bytes of one connection;
 	// DefaultMaxPending when 0.
 	MaxPending int
+
+	// LoginTimeout closes a connection that has not sent a LOGIN this long
+	// after it was accepted; DefaultLoginTimeout when 0.
+	LoginTimeout time.Duration
+	// FrameTimeout closes a logged-in connection that leaves a frame
+	// unfinished this long; DefaultFrameTimeout when 0.
+	FrameTimeout time.Duration
+	// MaxConns is how many wire connections (logged in or not) the server
+	// holds at once; beyond it new connections are closed as soon as they
+	// are accepted, or, while connections that never logged in are held,
+	// the oldest of those is closed to make room. 0: what the open-file
+	// limit leaves after a reserve for everything else (MaxConnsFor).
+	MaxConns int
+	// AdminTimeouts are the admin API's HTTP timeouts; httpserve's
+	// defaults for zero fields.
+	AdminTimeouts httpserve.Timeouts
 }
 
 func (c *Config) fill() error {
@@ -68,10 +93,40 @@ func (c *Config) fill() error {
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
 	}
+	if c.LoginTimeout < 0 || c.FrameTimeout < 0 {
+		return fmt.Errorf("server: login and frame timeouts must not be negative (%s, %s)", c.LoginTimeout, c.FrameTimeout)
+	}
+	if c.LoginTimeout == 0 {
+		c.LoginTimeout = DefaultLoginTimeout
+	}
+	if c.FrameTimeout == 0 {
+		c.FrameTimeout = DefaultFrameTimeout
+	}
+	if c.MaxConns < 0 {
+		return fmt.Errorf("server: max connections %d is negative", c.MaxConns)
+	}
+	if c.MaxConns == 0 {
+		var r unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
+			return fmt.Errorf("server: open-file limit: %w", err)
+		}
+		c.MaxConns = MaxConnsFor(r.Cur)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return nil
+}
+
+// MaxConnsFor is how many connections an open-file limit of soft leaves
+// room for: a quarter of it, at least 64 and at most 1,000 descriptors,
+// stays reserved for listeners, the journal, the admin API and telemetry.
+func MaxConnsFor(soft uint64) int {
+	reserve := min(max(soft/4, 64), 1000)
+	if soft <= reserve {
+		return 1
+	}
+	return int(min(soft-reserve, 1<<30))
 }
 
 // UIDRange is an inclusive range of valid uids; the zero value (Set false)

@@ -14,7 +14,7 @@ import (
 )
 
 // conn is one client connection: a non-blocking socket owned by one loop,
-// which alone touches it, so it needs no lock. It is kept small (104
+// which alone touches it, so it needs no lock. It is kept small (112
 // bytes, and an output buffer of at most maxIdleOut between writes)
 // because a server holds tens of thousands.
 type conn struct {
@@ -26,8 +26,12 @@ type conn struct {
 	loop *loop // the owning loop; set by the loop handing c over, before it does
 	set  *set  // nil until the first accepted LOGIN
 
-	deadline int64  // while blocked: when the client is dropped (loop ns)
-	out      []byte // encoded frames not yet written
+	deadline int64 // while blocked: when the client is dropped (loop ns)
+	// rdl is the read deadline (loop ns): before the first LOGIN, when the
+	// client is dropped for not logging in; after it, while a frame is
+	// unfinished, when it is dropped for not finishing it; 0 otherwise.
+	rdl int64
+	out []byte // encoded frames not yet written
 
 	closed  bool
 	dirty   bool  // in the loop's dirty list
@@ -102,6 +106,15 @@ func (l *loop) consume(c *conn, b []byte) {
 		}
 	}
 	c.rn = uint8(copy(c.rbuf[:], b))
+	if c.set != nil {
+		switch {
+		case c.rn == 0:
+			c.rdl = 0
+		case c.rdl == 0:
+			c.rdl = l.now + int64(l.srv.cfg.FrameTimeout)
+			l.frameQ.push(c, c.rdl)
+		}
+	}
 }
 
 // frame handles one frame from c.
@@ -120,6 +133,8 @@ func (l *loop) frame(c *conn, f *wire.Frame) error {
 		}
 		c.uid = uid
 		c.set = s.sets[uid%uint32(len(s.sets))]
+		c.rdl = 0
+		l.unlogged.Add(-1)
 		if c.set.loop != l {
 			l.disown(c)
 			if !c.closed {
@@ -194,8 +209,11 @@ func (l *loop) closeConn(c *conn) {
 		l.conns[c.fd] = nil
 	}
 	unix.Close(int(c.fd)) // also leaves the epoll set
+	l.srv.open.Add(-1)
 	if c.set != nil {
 		c.set.gone(c)
+	} else {
+		l.unlogged.Add(-1)
 	}
 }
 

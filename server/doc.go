@@ -8,7 +8,17 @@
 // (loop.go), each the worker of its share of the SETs (set.go), so that
 // a request costs one read and one write and no goroutine hand-off.
 //
+// Peers cannot hold resources forever (deadline.go, accept.go): a
+// connection must log in within LoginTimeout and finish a started frame
+// within FrameTimeout; at MaxConns a connection that never logged in makes
+// room for a new one, and once all have logged in new ones are closed at
+// once. A journal commit that cannot be written is undone and, until the
+// journal can be written again (journalwatch.go), nothing is granted, paid
+// or notified: SHAKEs get 17 (overloaded). The admin API has the HTTP
+// timeouts and limits of internal/httpserve.
+//
 // It speaks the protocol through server/wire, journals through
-// server/ledger, takes its admin API's types from server/admin, and may use
-// telemetry; it must never import agents, coordinator, checks or cli.
+// server/ledger, takes its admin API's types from server/admin, serves it
+// through internal/httpserve, and may use telemetry; it must never import
+// agents, coordinator, checks or cli.
 package server

@@ -33,6 +33,7 @@ type cmdKind uint8
 const (
 	cmdAdopt  cmdKind = iota // own c; rest is what was read after its first LOGIN (nil for a new connection)
 	cmdNotify                // push sent envelope a to uid b of SET w
+	cmdEvict                 // close the oldest connection that has not logged in, to make room
 )
 
 // command is work another goroutine hands to a loop.
@@ -58,18 +59,24 @@ type loop struct {
 	sets []*set // the SETs this loop works; fixed after New
 
 	woken atomic.Bool // an eventfd wake-up is pending
+	// unlogged counts the connections this loop owns that have not logged
+	// in; the accepting goroutine reads it to pick a loop to evict from.
+	unlogged atomic.Int64
+	evicting atomic.Int64 // evictions posted and not yet done
 
 	mu      sync.Mutex // guards cmds, stopped
 	cmds    []command
 	stopped bool // the loop has exited; post fails from now on
 
 	// Loop-owned.
-	conns   []*conn // by fd; nil where this loop owns no connection
-	dirty   []*conn // connections with output to write this iteration
-	touched []*set  // SETs that handled requests this iteration
-	blocked []*conn // connections waiting for EPOLLOUT, for the write deadline
-	again   []*conn // connections to read again: the last read filled the buffer or the peer shut down
-	agained []*conn // again's spare
+	conns   []*conn       // by fd; nil where this loop owns no connection
+	dirty   []*conn       // connections with output to write this iteration
+	touched []*set        // SETs that handled requests this iteration
+	blocked []*conn       // connections waiting for EPOLLOUT, for the write deadline
+	again   []*conn       // connections to read again: the last read filled the buffer or the peer shut down
+	loginQ  deadlineQueue // read deadlines of connections not logged in, oldest first
+	frameQ  deadlineQueue // read deadlines of unfinished frames, oldest first
+	agained []*conn       // again's spare
 	events  []unix.EpollEvent
 	rbuf    []byte
 	spare   []command
@@ -137,6 +144,7 @@ func (l *loop) post(cmd command) bool {
 func (l *loop) adopt(c *conn, rest []byte) {
 	if !l.post(command{kind: cmdAdopt, c: c, rest: rest}) {
 		unix.Close(int(c.fd))
+		l.srv.open.Add(-1)
 	}
 }
 
@@ -155,6 +163,12 @@ func (l *loop) run() {
 		if len(l.blocked) > 0 {
 			l.tick()
 			timeout = l.sweepBlocked()
+		}
+		if l.loginQ.len() > 0 || l.frameQ.len() > 0 {
+			l.tick()
+			if t := l.sweepReads(); t >= 0 && (timeout < 0 || t < timeout) {
+				timeout = t
+			}
 		}
 		if len(l.again) > 0 {
 			timeout = 0
@@ -235,6 +249,8 @@ func (l *loop) runCommands() {
 		case cmdNotify:
 			cmd.w.notify(cmd.a, cmd.b)
 			l.touch(cmd.w)
+		case cmdEvict:
+			l.evict()
 		}
 	}
 	clear(cmds)
@@ -253,6 +269,7 @@ func (l *loop) own(c *conn, rest []byte) {
 	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		l.srv.log.Warn("epoll add failed; closing connection", "err", err)
 		unix.Close(fd)
+		l.srv.open.Add(-1)
 		return
 	}
 	if fd >= len(l.conns) {
@@ -263,7 +280,11 @@ func (l *loop) own(c *conn, rest []byte) {
 		l.blocked = append(l.blocked, c)
 	}
 	if c.set == nil {
-		return // a new connection: nothing read yet
+		// A new connection: nothing read yet, LOGIN due within LoginTimeout.
+		l.unlogged.Add(1)
+		c.rdl = l.now + int64(l.srv.cfg.LoginTimeout)
+		l.loginQ.push(c, c.rdl)
+		return
 	}
 	c.set.login(c, c.uid)
 	l.touch(c.set)
@@ -340,6 +361,7 @@ func (l *loop) stop() {
 	for _, cmd := range cmds {
 		if cmd.kind == cmdAdopt {
 			unix.Close(int(cmd.c.fd))
+			l.srv.open.Add(-1)
 		}
 	}
 	for _, c := range l.conns {

@@ -140,42 +140,56 @@ func (r *release) toPool(e envelope, count bool) {
 // once; ErrBusy if a shake release is running, a *FieldError (ErrInvalid)
 // for a bad value.
 func (s *Server) Shake(req ShakeRequest) error {
+	_, err := s.StartShake(req)
+	return err
+}
+
+// StartShake is Shake, returning the request as it runs: defaults filled
+// in.
+func (s *Server) StartShake(req ShakeRequest) (ShakeRequest, error) {
 	r := &s.rel
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := normalizeShake(&req, int(SendIDBase-r.nextShake)); err != nil {
-		return err
+		return req, err
 	}
 	if r.shaking {
-		return ErrBusy
+		return req, ErrBusy
 	}
 	if err := s.startProducer(); err != nil {
-		return err
+		return req, err
 	}
 	r.shaking = true
 	s.log.Info("shake release started", "rate", req.Rate, "total", req.Total, "min_amount", req.MinAmount, "max_amount", req.MaxAmount)
 	go r.runShake(req)
-	return nil
+	return req, nil
 }
 
 // Send starts releasing sent envelopes (POST /v1/send), like Shake.
 func (s *Server) Send(req SendRequest) error {
+	_, err := s.StartSend(req)
+	return err
+}
+
+// StartSend is Send, returning the request as it runs: defaults filled
+// in.
+func (s *Server) StartSend(req SendRequest) (SendRequest, error) {
 	r := &s.rel
 	if err := normalizeSend(&req); err != nil {
-		return err
+		return req, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sending {
-		return ErrBusy
+		return req, ErrBusy
 	}
 	if err := s.startProducer(); err != nil {
-		return err
+		return req, err
 	}
 	r.sending = true
 	s.log.Info("send release started", "rate", req.Rate, "total", req.Total, "recipients", req.Recipients)
 	go r.runSend(req)
-	return nil
+	return req, nil
 }
 
 func (s *Server) startProducer() error {
@@ -235,9 +249,19 @@ func (r *release) runShake(req ShakeRequest) {
 		}
 		r.mu.Unlock()
 		// Durable before grantable: a granted envelope is always issued.
-		if err := s.j.Append(recs...); err != nil {
-			s.log.Error("shake release stopped: journal failed", "err", err)
-			return
+		// While the journal cannot be written, the release waits.
+		for {
+			err := s.j.Append(recs...)
+			if err == nil {
+				break
+			}
+			if s.j.Err() != nil || errors.Is(err, ledger.ErrClosed) {
+				s.log.Error("shake release stopped: journal failed", "err", err)
+				return
+			}
+			if !s.waitJournal() {
+				return
+			}
 		}
 		for i := range recs {
 			r.toPool(envelope{id: recs[i].Env, amount: recs[i].Amount}, true)
@@ -278,9 +302,18 @@ func (r *release) runSend(req SendRequest) {
 			recs = append(recs, ledger.Record{Ev: ledger.EvSend, Env: id, Amount: amount, To: append([]uint32(nil), to...), T: nowMS()})
 		}
 		if len(recs) > 0 {
-			if err := s.j.Append(recs...); err != nil {
-				s.log.Error("send release stopped: journal failed", "err", err)
-				return
+			for {
+				err := s.j.Append(recs...)
+				if err == nil {
+					break
+				}
+				if s.j.Err() != nil || errors.Is(err, ledger.ErrClosed) {
+					s.log.Error("send release stopped: journal failed", "err", err)
+					return
+				}
+				if !s.waitJournal() {
+					return
+				}
 			}
 			for i := range recs {
 				rec := &recs[i]

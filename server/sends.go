@@ -57,6 +57,37 @@ func (t *sendTable) open(env, uid uint32, rng *rand.Rand) (share uint32, first b
 	return share, true
 }
 
+// unpay undoes the first payment of share to uid, whose record could not
+// be journaled.
+func (t *sendTable) unpay(env, uid, share uint32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.m[env]
+	if e == nil {
+		return
+	}
+	if i := e.index(uid); i >= 0 && e.paid[i] == share && share != 0 {
+		e.paid[i] = 0
+		e.remaining += share
+		t.opened.Add(-1)
+		t.openedAmount.Add(-int64(share))
+	}
+}
+
+// paidShare is what uid was already paid of env, 0 if nothing.
+func (t *sendTable) paidShare(env, uid uint32) uint32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.m[env]
+	if e == nil {
+		return 0
+	}
+	if i := e.index(uid); i >= 0 {
+		return e.paid[i]
+	}
+	return 0
+}
+
 // replayOpen restores a share paid before a restart.
 func (t *sendTable) replayOpen(env, uid, share uint32) {
 	e := t.m[env]

@@ -11,8 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/time/rate"
 
+	"github.com/hbctl/hbctl/internal/httpserve"
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
@@ -35,6 +37,25 @@ type Server struct {
 	rel release // the shake and send producers
 
 	connections, logins, protoErrs, slow atomic.Int64
+
+	// open counts the wire connections held, logged in or not (MaxConns
+	// bounds it); the rest count connections closed by a read deadline,
+	// evicted at the limit before logging in, or refused at once.
+	open, loginTimeouts, frameTimeouts, evicted, refused atomic.Int64
+	refuseLog                                            rate.Sometimes
+	evicting                                             atomic.Int64  // evictions posted, all loops
+	evicted1                                             chan struct{} // an eviction finished (capacity 1)
+
+	http httpserve.Counters // the admin API's
+
+	// journalFails counts commits that failed; journalRefused the grants,
+	// payments and notifications refused or taken back for it.
+	journalFails, journalRefused atomic.Int64
+	journalErr                   atomic.Value // string: the last failure
+	journalLog                   rate.Sometimes
+
+	spareMu sync.Mutex
+	spare   int // a descriptor kept to accept and close a connection when out of them; -1 if none
 
 	loops   []*loop
 	nextID  atomic.Uint32 // connection ids
@@ -68,7 +89,12 @@ func New(cfg Config) (*Server, error) {
 		start: time.Now(),
 		quit:  make(chan struct{}),
 		lns:   make(map[net.Listener]struct{}),
+		spare: -1,
+
+		evicted1: make(chan struct{}, 1),
 	}
+	s.refuseLog.Interval = time.Second
+	s.journalLog.Interval = time.Second
 	if s.seed == 0 {
 		s.seed = randomSeed()
 	}
@@ -110,10 +136,15 @@ func New(cfg Config) (*Server, error) {
 		w.loop = l
 		l.sets = append(l.sets, w)
 	}
+	if fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		s.spare = fd
+	}
 	for _, l := range s.loops {
 		s.wg.Add(1)
 		go l.run()
 	}
+	s.wg.Add(1)
+	go s.watchJournal()
 	return s, nil
 }
 
@@ -146,6 +177,12 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	err := s.j.Close()
+	s.spareMu.Lock()
+	if s.spare >= 0 {
+		unix.Close(s.spare)
+		s.spare = -1
+	}
+	s.spareMu.Unlock()
 	// Commit callbacks wake the loops until the journal is closed.
 	for _, l := range s.loops {
 		l.closeFds()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -10,10 +11,14 @@ import (
 )
 
 // held is a response waiting until the journal has committed its batch.
+// journaled says whether the batch holds its record (a grant, a first
+// OPEN's share, a notification): if the batch fails, that response is
+// taken back (journalFailed).
 type held struct {
-	c   *conn
-	seq uint64
-	f   wire.Frame
+	c         *conn
+	seq       uint64
+	f         wire.Frame
+	journaled bool
 }
 
 // set is one SET: the connections whose uid maps to it, its envelope
@@ -25,8 +30,10 @@ type set struct {
 	idx  int
 	loop *loop
 
-	committed  atomic.Uint64 // journal batches of this SET made durable
-	failedFrom atomic.Uint64 // first batch whose commit failed; 0 = none
+	committed atomic.Uint64 // journal batches of this SET done (durable or failed)
+
+	failMu sync.Mutex
+	failed []uint64 // failMu: batches whose commit failed, not yet released
 
 	// Loop-owned.
 	seq     uint64 // journal batches handed to the journal
@@ -71,10 +78,14 @@ func newSet(s *Server, idx int) *set {
 // journalDone is the commit callback: it runs on the journal's goroutine
 // and must not block. Commits arrive in the order they were requested.
 func (w *set) journalDone(err error) {
-	seq := w.committed.Add(1)
 	if err != nil {
-		w.failedFrom.CompareAndSwap(0, seq)
+		// Recorded before committed moves, so release sees it.
+		w.failMu.Lock()
+		w.failed = append(w.failed, w.committed.Load()+1)
+		w.failMu.Unlock()
+		w.srv.journalFailed(err)
 	}
+	w.committed.Add(1)
 	w.loop.wake()
 }
 
@@ -100,26 +111,27 @@ func (w *set) endBatch() {
 // response that journals nothing, with nothing held before it and every
 // batch committed, goes straight to the connection's output.
 func (w *set) respond(c *conn, f wire.Frame, journaled bool) {
-	if !journaled && w.head == len(w.held) && w.committed.Load() == w.seq && w.failedFrom.Load() == 0 {
+	if !journaled && w.head == len(w.held) && w.committed.Load() == w.seq {
 		w.loop.queue(c, &f)
 		return
 	}
-	w.held = append(w.held, held{c: c, seq: w.seq + 1, f: f})
+	w.held = append(w.held, held{c: c, seq: w.seq + 1, f: f, journaled: journaled})
 }
 
 // release moves every response whose batch is durable to its
 // connection's output, in order.
 func (w *set) release() {
 	committed := w.committed.Load()
-	failed := w.failedFrom.Load()
+	w.failMu.Lock()
+	failed := w.failed
+	w.failMu.Unlock()
 	for w.head < len(w.held) {
 		h := &w.held[w.head]
 		if h.seq > committed {
 			break
 		}
-		if failed != 0 && h.seq >= failed {
-			// Not durable: the client must not see it.
-			w.loop.closeConn(h.c)
+		if h.journaled && slices.Contains(failed, h.seq) {
+			w.takeBack(h)
 		} else {
 			w.loop.queue(h.c, &h.f)
 		}
@@ -130,6 +142,49 @@ func (w *set) release() {
 		w.held = w.held[:0]
 		w.head = 0
 	}
+	if len(failed) > 0 {
+		// Failed batches before every response still held are done with.
+		next := committed + 1
+		if w.head < len(w.held) {
+			next = w.held[w.head].seq
+		}
+		w.failMu.Lock()
+		w.failed = slices.DeleteFunc(w.failed, func(seq uint64) bool { return seq < next })
+		w.failMu.Unlock()
+	}
+}
+
+// takeBack undoes a response whose record the journal could not write,
+// so that nothing is granted or paid without a record: a grant goes back
+// to the pool and the client hears 17 (overloaded); a first OPEN's share
+// is unpaid and the client hears 0 (nothing paid); a notification is not
+// pushed.
+func (w *set) takeBack(h *held) {
+	f := &h.f
+	switch f.Cmd {
+	case wire.CmdShakeResp:
+		env, amount := f.Fields[2], f.Fields[3]
+		w.mu.Lock()
+		w.pool.push(envelope{id: env, amount: amount})
+		w.granted--
+		w.grantedAmount -= int64(amount)
+		w.mu.Unlock()
+		st := &w.stats
+		st.got.Add(-1)
+		st.overloaded.Add(1)
+		u := w.users.row(&w.mu, h.c.uid)
+		u.got.Add(^uint32(0)) // minus one
+		u.overloaded.Add(1)
+		w.loop.queue(h.c, ptr(wire.ShakeResp(w.loop.nowSec, h.c.uid, wire.ResultOverloaded, 0, 0)))
+	case wire.CmdOpenResp:
+		w.srv.sends.unpay(f.Fields[0], h.c.uid, f.Fields[1])
+		w.loop.queue(h.c, ptr(wire.OpenResp(w.loop.nowSec, f.Fields[0], 0)))
+	case wire.CmdEnvelope:
+		// Not pushed: the recipient is not told of it this time.
+	default:
+		w.loop.queue(h.c, f)
+	}
+	w.srv.journalRefused.Add(1)
 }
 
 func (w *set) login(c *conn, uid uint32) {
@@ -192,7 +247,11 @@ func (w *set) shake(c *conn, sec uint32) {
 	st.perSec.add(int64(sec))
 	u := w.users.row(&w.mu, c.uid)
 	u.shake.Add(1)
-	if lim := w.srv.limiter; lim != nil && !lim.Allow() {
+	if lim := w.srv.limiter; lim != nil && !lim.Allow() || !w.srv.j.Healthy() {
+		if !w.srv.j.Healthy() {
+			// No grant without a record: the journal cannot be written.
+			w.srv.journalRefused.Add(1)
+		}
 		st.overloaded.Add(1)
 		u.overloaded.Add(1)
 		w.respond(c, wire.ShakeResp(w.loop.nowSec, c.uid, wire.ResultOverloaded, 0, 0), false)
@@ -220,6 +279,16 @@ func (w *set) shake(c *conn, sec uint32) {
 func (w *set) open(c *conn, env uint32) {
 	w.stats.open.Add(1)
 	w.users.row(&w.mu, c.uid).open.Add(1)
+	if !w.srv.j.Healthy() {
+		// Only a share already paid (and journaled) is answered; nothing
+		// new is paid while the journal cannot be written.
+		share := w.srv.sends.paidShare(env, c.uid)
+		if share == 0 {
+			w.srv.journalRefused.Add(1)
+		}
+		w.respond(c, wire.OpenResp(w.loop.nowSec, env, share), false)
+		return
+	}
 	share, first := w.srv.sends.open(env, c.uid, w.rng)
 	if first {
 		w.recs = append(w.recs, ledger.Record{Ev: ledger.EvOpen, Env: env, UID: c.uid, Amount: share, T: nowMS()})
@@ -237,6 +306,10 @@ func (w *set) notify(env, uid uint32) {
 	amount, to, ok := w.srv.sends.info(env)
 	if !ok {
 		return
+	}
+	if !w.srv.j.Healthy() {
+		w.srv.journalRefused.Add(1)
+		return // not journaled, not pushed
 	}
 	w.recs = append(w.recs, ledger.Record{Ev: ledger.EvNotify, Env: env, UID: uid, T: nowMS()})
 	w.respond(c, wire.Envelope(w.loop.nowSec, env, amount, to), true)

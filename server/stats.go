@@ -15,6 +15,8 @@ type (
 	RequestStats = admin.RequestStats
 	ResultStats  = admin.ResultStats
 	Releasing    = admin.Releasing
+	LimitStats   = admin.LimitStats
+	JournalStats = admin.JournalStats
 )
 
 // Stats is a snapshot of the server's counters (GET /v1/stats).
@@ -24,11 +26,28 @@ func (s *Server) Stats() Stats {
 		Connections:    s.connections.Load(),
 		ProtocolErrors: s.protoErrs.Load(),
 		SlowConsumers:  s.slow.Load(),
-		MaxQPS:         s.cfg.MaxQPS,
-		Sets:           len(s.sets),
-		UptimeS:        time.Since(s.start).Seconds(),
+		Limits: LimitStats{
+			Open:               s.open.Load(),
+			MaxConnections:     s.cfg.MaxConns,
+			Refused:            s.refused.Load(),
+			EvictedBeforeLogin: s.evicted.Load(),
+			LoginTimeouts:      s.loginTimeouts.Load(),
+			FrameTimeouts:      s.frameTimeouts.Load(),
+		},
+		AdminHTTP: s.http.Stats(),
+		Journal: JournalStats{
+			Writable:      s.j.Healthy() && s.j.Err() == nil,
+			FailedCommits: s.journalFails.Load(),
+			Refused:       s.journalRefused.Load(),
+		},
+		MaxQPS:  s.cfg.MaxQPS,
+		Sets:    len(s.sets),
+		UptimeS: time.Since(s.start).Seconds(),
 	}
 	st.Requests.Login = s.logins.Load()
+	if e, ok := s.journalErr.Load().(string); ok {
+		st.Journal.LastError = e
+	}
 	for _, w := range s.sets {
 		w.mu.Lock()
 		st.Shake.Issued += w.issued

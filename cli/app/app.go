@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/hbctl/hbctl/cli/commands/common"
 )
 
 // ExitUsage is the exit code of every usage error: a flag that does not
@@ -38,9 +40,10 @@ func New() *ucli.App {
 	return a
 }
 
-// usageError makes a flag that does not parse exit 2 in every command.
-func usageError(c *ucli.Context, err error, _ bool) error {
-	return ucli.Exit(fmt.Sprintf("%v (see --help)", err), ExitUsage)
+// usageError makes a flag that does not parse exit 2 in every command; a
+// negative number is read as the value it is (common.OnUsageError).
+func usageError(c *ucli.Context, err error, sub bool) error {
+	return common.OnUsageError(c, err, sub)
 }
 
 // helpOrUnknown shows the help of a command group, or refuses an unknown

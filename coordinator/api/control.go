@@ -97,6 +97,8 @@ type SendRequest struct {
 type ForwardResponse struct {
 	Started int64           `json:"started_ms"`
 	Servers []ForwardResult `json:"servers"`
+	// Error says why, when some server refused or failed.
+	Error string `json:"error,omitempty"`
 }
 
 // ForwardResult is one server's part of a shake or send.

@@ -23,6 +23,37 @@ type Status struct {
 	ServerStatsErrors int64 `json:"server_stats_errors,omitempty"`
 	// Telemetry is what the metric sinks did; absent without sinks.
 	Telemetry *TelemetryStatus `json:"telemetry,omitempty"`
+	// Servers is what the target servers' admin APIs last said about
+	// their connections, in connect order; absent without admin URLs.
+	Servers []ServerInfo `json:"servers,omitempty"`
+	// HTTP counts what the coordinator's HTTP timeouts and body limits did.
+	HTTP HTTPStatus `json:"http"`
+}
+
+// ServerInfo is one target server's connection counters, from its
+// GET /v1/stats (limits).
+type ServerInfo struct {
+	Admin string `json:"admin"`
+	Wire  string `json:"wire,omitempty"`
+	// Polled is false until a poll answered; Error is the last poll's
+	// failure, if it failed.
+	Polled             bool   `json:"polled"`
+	Error              string `json:"error,omitempty"`
+	Connections        int64  `json:"connections"` // logged in
+	Open               int64  `json:"open"`        // held, logged in or not
+	MaxConnections     int    `json:"max_connections"`
+	Refused            int64  `json:"refused"`
+	EvictedBeforeLogin int64  `json:"evicted_before_login"`
+	LoginTimeouts      int64  `json:"login_timeouts"`
+	FrameTimeouts      int64  `json:"frame_timeouts"`
+}
+
+// HTTPStatus counts connections the coordinator's HTTP server closed for
+// a passed deadline (slow header or body, slow reader, idle keep-alive)
+// and request bodies refused for their size.
+type HTTPStatus struct {
+	ClosedByDeadline int64 `json:"closed_by_deadline"`
+	TooLarge         int64 `json:"too_large"`
 }
 
 // PlanStatus is the plan the agents run.

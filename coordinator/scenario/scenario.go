@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/coordinator/schedule"
 )
 
 // DefaultConnectTimeout bounds `wait_until: connected` when the scenario
@@ -208,6 +209,12 @@ func parse(b []byte) (*Scenario, error) {
 	if sc.Users < 0 || sc.ConnectRate < 0 {
 		return nil, errors.New("users and connect_rate must not be negative")
 	}
+	if sc.Users > api.MaxUsers {
+		return nil, fmt.Errorf("users: %d is more than %d", sc.Users, api.MaxUsers)
+	}
+	if sc.ConnectRate > api.MaxConnectRate {
+		return nil, fmt.Errorf("connect_rate: %d is more than %d", sc.ConnectRate, api.MaxConnectRate)
+	}
 	return sc, nil
 }
 
@@ -268,14 +275,14 @@ func (fs fileStep) step(line int) (Step, error) {
 		st.Timeout = time.Duration(*fs.Timeout)
 	}
 	switch {
-	case fs.QPS != nil && *fs.QPS < 0:
-		return st, fmt.Errorf("line %d: qps must not be negative", line)
+	case fs.QPS != nil && schedule.CheckRate(*fs.QPS) != nil:
+		return st, fmt.Errorf("line %d: qps %d: want 0 to %d", line, *fs.QPS, schedule.MaxRate)
 	case fs.Shake != nil:
-		if fs.Shake.Rate <= 0 || fs.Shake.Total <= 0 || fs.Shake.Recipients != 0 {
+		if fs.Shake.Rate <= 0 || fs.Shake.Total <= 0 || fs.Shake.Recipients != 0 || fs.Shake.Rate > api.MaxRelease || fs.Shake.Total > api.MaxRelease {
 			return st, fmt.Errorf("line %d: shake needs a positive rate and total (and no recipients)", line)
 		}
 	case fs.Send != nil:
-		if fs.Send.Rate <= 0 || fs.Send.Total <= 0 || fs.Send.Recipients < 0 || fs.Send.Recipients > 3 {
+		if fs.Send.Rate <= 0 || fs.Send.Total <= 0 || fs.Send.Recipients < 0 || fs.Send.Recipients > 3 || fs.Send.Rate > api.MaxRelease || fs.Send.Total > api.MaxRelease {
 			return st, fmt.Errorf("line %d: send needs a positive rate and total and 0..3 recipients", line)
 		}
 	case fs.WaitUntil != "":

@@ -81,6 +81,11 @@ func TestParseErrors(t *testing.T) {
 		{"wait", "steps:\n  - wait: soon\n", "line 2: \"soon\" is not a duration"},
 		// timeout only with wait_until
 		{"timeout", "steps:\n  - {qps: 1, timeout: 1s}\n", "line 2: timeout only bounds"},
+		// a rate beyond what a plan may fire, and one that would overflow
+		{"qps 10^12", "steps:\n  - qps: 1000000000000\n", "line 2: qps 1000000000000"},
+		{"qps 9e18", "steps:\n  - qps: 9000000000000000000\n", "line 2: qps 9000000000000000000"},
+		// more users than uids
+		{"users", "users: 5000000000\n", "users: 5000000000"},
 		// send to four
 		{"recipients", "steps:\n  - send: {rate: 1, total: 1, recipients: 4}\n", "line 2: send needs"},
 		// verify what?

@@ -42,6 +42,7 @@ var (
 	ErrNotAfter  = errors.New("schedule: rate change not after the last segment")
 	ErrBadStride = errors.New("schedule: stride not coprime to the number of users")
 	ErrBadPlan   = errors.New("schedule: inconsistent segments")
+	ErrOverflow  = errors.New("schedule: fire count out of range")
 )
 
 // MaxRate is the highest rate a segment may have: one fire a nanosecond.
@@ -134,7 +135,11 @@ func (p *Plan) Validate() error {
 		if s.T <= prev.T {
 			return fmt.Errorf("%w: segment %d at %d not after %d", ErrBadPlan, k, s.T, prev.T)
 		}
-		if want := prev.end(s.T); s.F != want {
+		want, err := prev.end(s.T)
+		if err != nil {
+			return fmt.Errorf("segment %d: %w", k, err)
+		}
+		if s.F != want {
 			return fmt.Errorf("%w: segment %d starts at fire %d, want %d", ErrBadPlan, k, s.F, want)
 		}
 	}
@@ -158,6 +163,9 @@ func checkUsers(users []Range) error {
 	}
 	return nil
 }
+
+// CheckRate says whether q is a rate a segment may have: 0 to MaxRate.
+func CheckRate(q int64) error { return checkRate(q) }
 
 func checkRate(q int64) error {
 	if q < 0 || q > MaxRate {

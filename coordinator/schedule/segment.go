@@ -2,6 +2,8 @@ package schedule
 
 import (
 	"fmt"
+	"math"
+	"math/bits"
 	"sort"
 	"time"
 )
@@ -38,9 +40,19 @@ func (s Segment) first(t int64) int64 {
 }
 
 // end is the first fire index of a segment that would follow s at time t,
-// a whole second after s.T: exactly (t-T) seconds of Q fires.
-func (s Segment) end(t int64) int64 {
-	return s.F + (t-s.T)/nsPerSec*s.Q
+// a whole second after s.T: exactly (t-T) seconds of Q fires. It fails
+// rather than wrap when that count does not fit an int64.
+func (s Segment) end(t int64) (int64, error) {
+	secs := (t - s.T) / nsPerSec
+	if secs < 0 || s.Q < 0 || s.F < 0 {
+		return 0, fmt.Errorf("%w: segment at %d, fire %d, rate %d, to %d", ErrOverflow, s.T, s.F, s.Q, t)
+	}
+	hi, n := bits.Mul64(uint64(secs), uint64(s.Q))
+	sum, carry := bits.Add64(n, uint64(s.F), 0)
+	if hi != 0 || carry != 0 || sum > math.MaxInt64 {
+		return 0, fmt.Errorf("%w: %d s at %d/s after fire %d", ErrOverflow, secs, s.Q, s.F)
+	}
+	return int64(sum), nil
 }
 
 // SetRate makes q the rate from at, rounded up to a whole second, on: it
@@ -60,7 +72,11 @@ func (p *Plan) SetRate(q int64, at time.Time) (Segment, error) {
 		return Segment{}, fmt.Errorf("%w: %s is not after %s", ErrNotAfter,
 			time.Unix(0, t).UTC().Format(time.RFC3339), time.Unix(0, last.T).UTC().Format(time.RFC3339))
 	}
-	s := Segment{T: t, F: last.end(t), Q: q}
+	f, err := last.end(t)
+	if err != nil {
+		return Segment{}, err
+	}
+	s := Segment{T: t, F: f, Q: q}
 	p.Segments = append(p.Segments, s)
 	return s, nil
 }

@@ -34,7 +34,7 @@ var rules = map[string]rule{
 	"server/wire":           {only: none},
 	"server/ledger":         {only: none},
 	"coordinator/schedule":  {only: none},
-	"server/admin":          {only: []string{"server/ledger"}},
+	"server/admin":          {only: []string{"server/ledger", "internal/httpserve"}},
 	"coordinator/api":       {only: []string{"coordinator/schedule", "server/ledger", "checks"}},
 	"coordinator/client":    {only: []string{"coordinator/api"}},
 	"coordinator/runrecord": {only: []string{"coordinator/api"}},
@@ -50,7 +50,7 @@ var rules = map[string]rule{
 
 	// The reference server.
 	"server": {
-		only:  []string{"server/wire", "server/ledger", "server/admin", "telemetry"},
+		only:  []string{"server/wire", "server/ledger", "server/admin", "internal/httpserve", "telemetry"},
 		never: []string{"agents/...", "coordinator/...", "checks/...", "cli/..."},
 	},
 	"server/servertest": {only: []string{"server", "server/admin"}},
@@ -83,11 +83,12 @@ var rules = map[string]rule{
 	// The command tree: thin, and nothing imports it.
 	"cli/app":             {},
 	"cli/hbctl":           {only: []string{"cli/app"}},
-	"cli/commands/common": {only: []string{"coordinator/client", "coordinator/api"}},
+	"cli/commands/common": {only: []string{"coordinator/client", "coordinator/api", "internal/httpserve"}},
 
-	"dashboards":        {only: none},
-	"internal/testwait": {only: none},
-	"internal/layers":   {only: none},
+	"dashboards":         {only: none},
+	"internal/testwait":  {only: none},
+	"internal/httpserve": {only: none},
+	"internal/layers":    {only: none},
 }
 
 // pkg is what go list says of one package.

@@ -7,5 +7,6 @@
 //
 // A server of another make that serves the same calls is tested in full
 // (docs/protocol.md). The package is a contract shared by the server and
-// its callers, so it imports nothing of hbctl but server/ledger.
+// its callers, so it imports nothing of hbctl but server/ledger and
+// internal/httpserve (the counters of the API's own timeouts).
 package admin

@@ -1,5 +1,7 @@
 package admin
 
+import "github.com/hbctl/hbctl/internal/httpserve"
+
 // Paths of the admin API. Every /v1/ path needs "Authorization: Bearer
 // TOKEN"; PathHealth does not.
 const (
@@ -43,6 +45,13 @@ type Stats struct {
 	Results        ResultStats  `json:"results"`
 	ProtocolErrors int64        `json:"protocol_errors"`
 	SlowConsumers  int64        `json:"slow_consumers"`
+	// Limits counts what the connection limit and the read deadlines did.
+	Limits LimitStats `json:"limits"`
+	// Journal says whether the journal can be written and what its
+	// failures refused.
+	Journal JournalStats `json:"journal"`
+	// AdminHTTP counts what the admin API's timeouts and body limit did.
+	AdminHTTP httpserve.Stats `json:"admin_http"`
 	// ShakePerSecond is [unix_second, SHAKEs received] for each of the
 	// last complete seconds the server keeps (fewer right after start),
 	// oldest first, counted by arrival.
@@ -51,6 +60,40 @@ type Stats struct {
 	MaxQPS         int        `json:"max_qps"`
 	Sets           int        `json:"sets"`
 	UptimeS        float64    `json:"uptime_s"`
+}
+
+// JournalStats: while the journal cannot be written (a full disk) the
+// server grants, pays and notifies nothing; SHAKEs get 17 (overloaded),
+// first OPENs 0.
+type JournalStats struct {
+	Writable bool `json:"writable"`
+	// FailedCommits counts group commits that could not be written.
+	FailedCommits int64 `json:"failed_commits"`
+	// Refused counts grants, payments and notifications refused, or taken
+	// back from a failed commit, for want of a record.
+	Refused   int64  `json:"refused"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// LimitStats counts connections held and closed by the server's limits.
+type LimitStats struct {
+	// Open is the wire connections held now, logged in or not.
+	Open int64 `json:"open"`
+	// MaxConnections bounds Open.
+	MaxConnections int `json:"max_connections"`
+	// Refused counts connections closed as soon as they were accepted
+	// because the server was at MaxConnections (or out of descriptors)
+	// and every connection it held had logged in.
+	Refused int64 `json:"refused"`
+	// EvictedBeforeLogin counts connections that had not logged in, closed
+	// at the limit to make room for a new one.
+	EvictedBeforeLogin int64 `json:"evicted_before_login"`
+	// LoginTimeouts counts connections closed for sending no LOGIN within
+	// the login timeout.
+	LoginTimeouts int64 `json:"login_timeouts"`
+	// FrameTimeouts counts connections closed for leaving a frame
+	// unfinished past the frame timeout.
+	FrameTimeouts int64 `json:"frame_timeouts"`
 }
 
 // ShakeStats: issued = granted + pool, in count and in cents.

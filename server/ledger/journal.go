@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrClosed is returned by appends to a closed journal.
@@ -18,9 +19,20 @@ var ErrClosed = errors.New("ledger: journal closed")
 // many goroutines are written and fsynced together, and an append is
 // acknowledged only once it is on disk, so a kill -9 never loses an event
 // that was acknowledged.
+//
+// A commit that cannot be written (a full disk) is undone: the file is cut
+// back to its last committed record, the commit's waiters get the error,
+// and the journal reports itself failing (Healthy false) until a later
+// commit or a Probe succeeds. Only when the file cannot even be cut back
+// does the error stick (Err) and every later append fail.
 type Journal struct {
 	f    *os.File
 	kick chan struct{} // signalled only on empty -> non-empty
+
+	wmu sync.Mutex // serializes writes to f: the committer's and Probe's
+	off int64      // wmu: end of the last committed record
+
+	healthy atomic.Bool
 
 	mu      sync.Mutex // guards the fields below
 	buf     []byte     // encoded records not yet written
@@ -63,7 +75,8 @@ func Open(path string) (*Journal, Replay, error) {
 		f.Close()
 		return nil, Replay{}, fmt.Errorf("seek journal: %w", err)
 	}
-	j := &Journal{f: f, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	j := &Journal{f: f, kick: make(chan struct{}, 1), done: make(chan struct{}), off: good}
+	j.healthy.Store(true)
 	go j.commitLoop()
 	return j, rp, nil
 }
@@ -167,18 +180,7 @@ func (j *Journal) commitLoop() {
 			waiters, j.waiters = j.waiters, waiters[:0]
 			j.mu.Unlock()
 
-			_, err := j.f.Write(buf)
-			if err == nil {
-				err = j.f.Sync()
-			}
-			if err != nil {
-				err = fmt.Errorf("journal write: %w", err)
-				j.mu.Lock()
-				if j.err == nil {
-					j.err = err
-				}
-				j.mu.Unlock()
-			}
+			err := j.commit(buf)
 			for _, w := range waiters {
 				w(err)
 			}
@@ -187,7 +189,86 @@ func (j *Journal) commitLoop() {
 	}
 }
 
-// Err is the first write or sync error, after which every append fails.
+// commit writes and syncs buf after the committed records. On failure it
+// cuts the file back so no partial record stays, and marks the journal
+// failing; if even that fails, the error sticks.
+func (j *Journal) commit(buf []byte) error {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	_, err := j.f.Write(buf)
+	if err == nil {
+		err = j.f.Sync()
+	}
+	if err == nil {
+		j.off += int64(len(buf))
+		j.healthy.Store(true)
+		return nil
+	}
+	err = fmt.Errorf("journal write: %w", err)
+	j.healthy.Store(false)
+	if uerr := j.cutBack(); uerr != nil {
+		err = fmt.Errorf("%w; cutting back the failed write: %w", err, uerr)
+		j.mu.Lock()
+		if j.err == nil {
+			j.err = err
+		}
+		j.mu.Unlock()
+	}
+	return err
+}
+
+// cutBack truncates the file to the committed records. wmu must be held.
+func (j *Journal) cutBack() error {
+	if err := j.f.Truncate(j.off); err != nil {
+		return err
+	}
+	if _, err := j.f.Seek(j.off, io.SeekStart); err != nil {
+		return err
+	}
+	return j.f.Sync()
+}
+
+// Healthy reports whether the last commit (or Probe) succeeded. While it
+// is false, callers should not start what needs a record.
+func (j *Journal) Healthy() bool { return j.healthy.Load() }
+
+// ProbeSize is how much room Probe asks for: a batch of records.
+const ProbeSize = 64 << 10
+
+// Probe checks whether a failing journal can be written again, by writing
+// ProbeSize bytes of blank lines (which readers skip) after the committed
+// records, syncing and cutting them off again. It makes the journal
+// healthy when that works. On a healthy journal it does nothing.
+func (j *Journal) Probe() error {
+	if j.Healthy() {
+		return nil
+	}
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	if err := j.Err(); err != nil {
+		return err
+	}
+	_, err := j.f.Write(bytes.Repeat([]byte{'\n'}, ProbeSize))
+	if err == nil {
+		err = j.f.Sync()
+	}
+	if uerr := j.cutBack(); uerr != nil {
+		err = errors.Join(err, uerr)
+		j.mu.Lock()
+		if j.err == nil {
+			j.err = fmt.Errorf("journal probe: cutting back: %w", uerr)
+		}
+		j.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("journal probe: %w", err)
+	}
+	j.healthy.Store(true)
+	return nil
+}
+
+// Err is the error that made the journal unusable (a failed write that
+// could not be cut back), after which every append fails.
 func (j *Journal) Err() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -212,9 +293,7 @@ func (j *Journal) Close() error {
 	j.mu.Unlock()
 	var err error
 	if len(buf) > 0 {
-		if _, err = j.f.Write(buf); err == nil {
-			err = j.f.Sync()
-		}
+		err = j.commit(buf)
 	}
 	for _, w := range waiters {
 		w(err)

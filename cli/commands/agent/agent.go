@@ -15,6 +15,7 @@ import (
 
 	"github.com/hbctl/hbctl/agents/remote"
 	"github.com/hbctl/hbctl/cli/commands/common"
+	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/telemetry"
 )
 
@@ -49,8 +50,11 @@ func Command() *ucli.Command {
 			}
 			log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
 			capacity := c.Int("capacity")
-			if capacity <= 0 {
-				return common.Usage("--capacity must be positive")
+			if capacity <= 0 || capacity > api.MaxCapacity {
+				return common.Usage("--capacity %d: must be 1 to %d", capacity, api.MaxCapacity)
+			}
+			if err := api.CheckAgentName(c.String("name")); err != nil {
+				return common.Usage("--name %v", err)
 			}
 			lim, err := telemetry.RaiseFileLimit()
 			if err != nil {
@@ -72,7 +76,15 @@ func Command() *ucli.Command {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return common.Exit(fmt.Errorf("create data dir: %w", err))
 			}
+			if err := api.CheckBaseURL(c.String(common.FlagCoordinator)); err != nil {
+				return common.Usage("--%s %v", common.FlagCoordinator, err)
+			}
+			hc, err := common.HTTPClient(c, 0)
+			if err != nil {
+				return err
+			}
 			a, err := remote.New(remote.Config{
+				HTTP:        hc,
 				Coordinator: c.String(common.FlagCoordinator), Token: tok,
 				Name: c.String("name"), Capacity: capacity,
 				Engine:    engine,

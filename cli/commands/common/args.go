@@ -2,6 +2,7 @@ package common
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -19,7 +20,7 @@ func Args(c *ucli.Context) ([]string, error) {
 			pos = append(pos, args[i+1:]...)
 			break
 		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
+		if !strings.HasPrefix(a, "-") || a == "-" || isNegativeNumber(a) {
 			pos = append(pos, a)
 			continue
 		}
@@ -52,4 +53,36 @@ func lookup(flags []ucli.Flag, name string) ucli.Flag {
 		}
 	}
 	return nil
+}
+
+// NegativeNumber reports the negative number a flag parser took for an
+// unknown flag ("flag provided but not defined: -5"): it is a value.
+func NegativeNumber(err error) (string, bool) {
+	v, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: ")
+	if !ok || !isNegativeNumber(v) {
+		return "", false
+	}
+	return v, true
+}
+
+func isNegativeNumber(s string) bool {
+	if len(s) < 2 || s[0] != '-' {
+		return false
+	}
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+// OnUsageError makes a flag-parsing error a usage error (exit 2) that
+// says which command to ask for help. A negative number is read as the
+// value it is and refused as a value, not reported as an unknown flag.
+func OnUsageError(c *ucli.Context, err error, _ bool) error {
+	name := "hbctl"
+	if c.Command != nil && c.Command.HelpName != "" {
+		name = c.Command.HelpName
+	}
+	if v, ok := NegativeNumber(err); ok {
+		return Usage("%s: negative values are not accepted here (see '%s --help')", v, name)
+	}
+	return Usage("%v (see '%s --help')", err, name)
 }

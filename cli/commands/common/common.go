@@ -1,9 +1,9 @@
 // Package common holds what hbctl's control commands share: the flags that
 // find and authenticate to the coordinator (--coordinator, --token,
-// --coordinator-data-dir), the client built from them, and the mapping of
-// errors to exit codes, and the output both shake and send print. It
-// imports only coordinator/client and coordinator/api; command packages
-// import it, never each other.
+// --coordinator-data-dir, --ca), the client built from them, the mapping
+// of errors to exit codes, and the output both shake and send print. It
+// imports only coordinator/client, coordinator/api and internal/httpserve;
+// command packages import it, never each other.
 package common
 
 import (
@@ -11,14 +11,18 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/client"
+	"github.com/hbctl/hbctl/internal/httpserve"
 )
 
 // Exit codes every control command uses, so scripts can tell failures
@@ -39,6 +43,7 @@ const (
 	FlagCoordinator = "coordinator"
 	FlagToken       = "token"
 	FlagDataDir     = "coordinator-data-dir"
+	FlagCA          = "ca"
 )
 
 // Flags are the coordinator flags of every control command.
@@ -50,7 +55,18 @@ func Flags() []ucli.Flag {
 			Usage: "bearer `TOKEN` of the coordinator (default: read from --coordinator-data-dir/token when the coordinator is local)"},
 		&ucli.StringFlag{Name: FlagDataDir, Value: DefaultCoordinatorDataDir, EnvVars: []string{"HBCTL_COORDINATOR_DATA_DIR"},
 			Usage: "data `DIR` of a local coordinator, to read its token from"},
+		&ucli.StringFlag{Name: FlagCA, EnvVars: []string{"HBCTL_CA"},
+			Usage: "CA certificate (`PEM` file) to trust, besides the system's, for the coordinator's https:// API and the servers' https:// admin APIs"},
 	}
+}
+
+// HTTPClient is an HTTP client with timeout (0: none) that trusts --ca.
+func HTTPClient(c *ucli.Context, timeout time.Duration) (*http.Client, error) {
+	hc, err := httpserve.Client(c.String(FlagCA), timeout)
+	if err != nil {
+		return nil, Usage("--%s: %v", FlagCA, err)
+	}
+	return hc, nil
 }
 
 // ErrNoToken is returned when no token was given or found.
@@ -94,11 +110,18 @@ func isLocal(raw string) bool {
 
 // Client is the coordinator client the flags describe.
 func Client(c *ucli.Context) (*client.Client, error) {
+	if err := api.CheckBaseURL(c.String(FlagCoordinator)); err != nil {
+		return nil, Usage("--%s %v", FlagCoordinator, err)
+	}
 	tok, err := Token(c)
 	if err != nil {
 		return nil, Exit(err)
 	}
-	return client.New(c.String(FlagCoordinator), tok), nil
+	cl := client.New(c.String(FlagCoordinator), tok)
+	if cl.HTTP, err = HTTPClient(c, cl.HTTP.Timeout); err != nil {
+		return nil, err
+	}
+	return cl, nil
 }
 
 // Exit maps err to a cli exit error with the exit code its kind deserves.
@@ -114,6 +137,9 @@ func Exit(err error) error {
 	switch {
 	case errors.Is(err, ErrNoToken), errors.Is(err, client.ErrUnauthorized):
 		return ucli.Exit(err.Error(), ExitAuth)
+	case errors.As(err, &ae) && (ae.Status == 400 || ae.Status == 413):
+		// The coordinator refused the input: a usage error, naming the field.
+		return ucli.Exit(err.Error(), ExitUsage)
 	case errors.As(err, &ae):
 		return ucli.Exit(err.Error(), ExitFailure)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -4,6 +4,7 @@ package connect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -70,10 +71,31 @@ func parse(c *ucli.Context) (options, error) {
 	o.req.Servers = c.StringSlice("server")
 	o.req.Users = c.Int("users")
 	o.req.Rate = c.Int("rate")
-	if o.req.Users <= 0 {
-		return o, common.Usage("--users must be positive")
+	if o.req.Users <= 0 || o.req.Users > api.MaxUsers {
+		return o, common.Usage("--users %d: must be 1 to %d", o.req.Users, api.MaxUsers)
+	}
+	if o.req.Rate < 0 || o.req.Rate > api.MaxConnectRate {
+		return o, common.Usage("--rate %d: must be 0 to %d", o.req.Rate, api.MaxConnectRate)
+	}
+	for _, s := range o.req.Servers {
+		if err := api.CheckHostPort(s); err != nil {
+			return o, common.Usage("--server %v", err)
+		}
 	}
 	admins := c.StringSlice("admin")
+	if len(admins) > 0 && len(admins) != len(o.req.Servers) {
+		return o, common.Usage("--admin: %d given for %d --server: give one per server, in --server order, or none", len(admins), len(o.req.Servers))
+	}
+	for _, u := range admins {
+		if err := api.CheckBaseURL(u); err != nil {
+			return o, common.Usage("--admin %v", err)
+		}
+	}
+	for _, t := range c.StringSlice("admin-token") {
+		if err := api.CheckToken(t); err != nil {
+			return o, common.Usage("--admin-token: %v", err)
+		}
+	}
 	tokens := c.StringSlice("admin-token")
 	dirs := c.StringSlice("server-data-dir")
 	if len(tokens) > 1 && len(tokens) != len(admins) {
@@ -94,6 +116,9 @@ func parse(c *ucli.Context) (options, error) {
 				return o, common.Usage("read the server's admin token: %v", err)
 			}
 			a.Token = strings.TrimSpace(string(b))
+			if err := api.CheckToken(a.Token); err != nil {
+				return o, common.Usage("--server-data-dir: token in %s: %v", path, err)
+			}
 		}
 		o.req.Admins = append(o.req.Admins, a)
 	}
@@ -138,6 +163,7 @@ func waitEstablished(ctx context.Context, cl *client.Client, target int, timeout
 		lastN   int
 		lastT   = time.Now()
 		printed = -1
+		refused = map[string]int64{} // by admin URL: refusals when first seen
 	)
 	for {
 		var err error
@@ -166,6 +192,12 @@ func waitEstablished(ctx context.Context, cl *client.Client, target int, timeout
 				}
 				return st, nil
 			}
+			if err := refusing(st.Servers, refused); err != nil {
+				if tty && !quiet {
+					fmt.Fprintln(w)
+				}
+				return st, err
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -176,6 +208,35 @@ func waitEstablished(ctx context.Context, cl *client.Client, target int, timeout
 		case <-tick.C:
 		}
 	}
+}
+
+// refusing says which server refuses connections since the wait began
+// (its refusals grew past what was first seen), and why, so --wait ends
+// with the cause instead of running into its timeout.
+func refusing(servers []api.ServerInfo, first map[string]int64) error {
+	var msgs []string
+	for _, s := range servers {
+		if !s.Polled {
+			continue
+		}
+		before, seen := first[s.Admin]
+		if !seen {
+			first[s.Admin] = s.Refused
+			continue
+		}
+		if s.Refused > before {
+			name := s.Wire
+			if name == "" {
+				name = s.Admin
+			}
+			msgs = append(msgs, fmt.Sprintf("server %s (admin %s) refuses connections: at its connection limit of %d (%d held, %d logged in, %d refused since the wait began); raise its open-file limit or --max-conns, or spread the users over more servers",
+				name, s.Admin, s.MaxConnections, s.Open, s.Connections, s.Refused-before))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 func isTTY(w io.Writer) bool {

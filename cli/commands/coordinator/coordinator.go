@@ -22,6 +22,7 @@ import (
 	"github.com/hbctl/hbctl/cli/commands/common"
 	coord "github.com/hbctl/hbctl/coordinator"
 	"github.com/hbctl/hbctl/coordinator/timesvc"
+	"github.com/hbctl/hbctl/internal/httpserve"
 	"github.com/hbctl/hbctl/telemetry"
 )
 
@@ -37,7 +38,7 @@ func Command() *ucli.Command {
 			"metrics also go to InfluxDB; a slow or dead InfluxDB never slows the load\n" +
 			"(points are dropped and counted: see hbctl status).\n\n" +
 			"On start it prints one line tests and scripts can parse:\n" +
-			"  coordinator listening http=HOST:PORT time=HOST:PORT data_dir=DIR token_file=FILE\n" +
+			"  coordinator listening http=HOST:PORT time=HOST:PORT data_dir=DIR token_file=FILE [tls=on]\n" +
 			"and, when it generated the token, the token once.\n\n" +
 			"Example:\n  hbctl coordinator --listen :7070 --data-dir ./coord",
 		Flags: append([]ucli.Flag{
@@ -50,12 +51,18 @@ func Command() *ucli.Command {
 			&ucli.DurationFlag{Name: "dead-after", Value: coord.DefaultDeadAfter, EnvVars: []string{"HBCTL_DEAD_AFTER"},
 				Usage: "an agent silent this long is dead and its users are re-planned over the others"},
 			&ucli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"HBCTL_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			&ucli.StringFlag{Name: "tls-cert", EnvVars: []string{"HBCTL_COORDINATOR_TLS_CERT"},
+				Usage: "serve the API over TLS (https) with this certificate (`PEM` file; with --tls-key)"},
+			&ucli.StringFlag{Name: "tls-key", EnvVars: []string{"HBCTL_COORDINATOR_TLS_KEY"}, Usage: "private key (`PEM` file) of --tls-cert"},
+			&ucli.StringFlag{Name: "ca", EnvVars: []string{"HBCTL_COORDINATOR_CA"},
+				Usage: "CA certificate (`PEM` file) to trust, besides the system's, for the servers' HTTPS admin APIs"},
 		}, influxFlags()...),
 		Action: func(c *ucli.Context) error {
 			o := Options{
 				Listen: c.String("listen"), TimeUDP: c.String("time-udp"), DataDir: c.String("data-dir"),
 				Token: c.String("token"), DeadAfter: c.Duration("dead-after"), LogLevel: c.String("log-level"),
-				Influx: influxConfig(c),
+				Influx:  influxConfig(c),
+				TLSCert: c.String("tls-cert"), TLSKey: c.String("tls-key"), CA: c.String("ca"),
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -74,6 +81,9 @@ type Options struct {
 	Listen, TimeUDP, DataDir, Token string
 	DeadAfter                       time.Duration
 	LogLevel                        string
+	// TLSCert and TLSKey make the API serve TLS; CA is trusted for the
+	// servers' admin APIs.
+	TLSCert, TLSKey, CA string
 	// Influx configures the InfluxDB sink; without a URL metrics go to
 	// <data-dir>/metrics.lp only.
 	Influx telemetry.InfluxConfig
@@ -87,6 +97,14 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	}
 	if errOut == nil {
 		errOut = os.Stderr
+	}
+	tlsCfg, err := httpserve.ServerTLS(o.TLSCert, o.TLSKey)
+	if err != nil {
+		return ucli.Exit(fmt.Sprintf("--tls-cert, --tls-key: %v", err), common.ExitUsage)
+	}
+	adminClient, err := httpserve.Client(o.CA, 10*time.Second)
+	if err != nil {
+		return ucli.Exit(fmt.Sprintf("--ca: %v", err), common.ExitUsage)
 	}
 	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: level}))
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
@@ -128,10 +146,11 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 
 	co, err := coord.New(coord.Config{
 		DataDir: o.DataDir, Token: token,
-		TimePort:  ts.Addr().(*net.UDPAddr).Port,
-		DeadAfter: o.DeadAfter,
-		Sink:      sink,
-		Logger:    log,
+		TimePort:    ts.Addr().(*net.UDPAddr).Port,
+		DeadAfter:   o.DeadAfter,
+		Sink:        sink,
+		Logger:      log,
+		AdminClient: adminClient,
 	})
 	if err != nil {
 		ln.Close()
@@ -140,9 +159,13 @@ func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	co.Start()
 	defer co.Close()
 
-	srv := &http.Server{Handler: co.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(out, "coordinator listening http=%s time=%s data_dir=%s token_file=%s\n",
-		ln.Addr(), ts.Addr(), o.DataDir, filepath.Join(o.DataDir, coord.TokenFile))
+	srv, ln := co.HTTPServer(ln, tlsCfg)
+	tlsNote := ""
+	if tlsCfg != nil {
+		tlsNote = " tls=on"
+	}
+	fmt.Fprintf(out, "coordinator listening http=%s time=%s data_dir=%s token_file=%s%s\n",
+		ln.Addr(), ts.Addr(), o.DataDir, filepath.Join(o.DataDir, coord.TokenFile), tlsNote)
 	if created {
 		fmt.Fprintf(out, "token %s\n", token)
 	}

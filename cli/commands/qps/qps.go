@@ -14,6 +14,7 @@ import (
 	"github.com/hbctl/hbctl/cli/commands/common"
 	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/client"
+	"github.com/hbctl/hbctl/coordinator/schedule"
 )
 
 // Command returns `hbctl qps`.
@@ -34,6 +35,12 @@ func Command() *ucli.Command {
 						Usage: "when: `+DURATION` from now or an RFC3339 instant (rounded up to a whole second, at least 500ms ahead)"},
 					common.JSONFlag(),
 				),
+				OnUsageError: func(c *ucli.Context, err error, sub bool) error {
+					if v, ok := common.NegativeNumber(err); ok {
+						return common.Usage("rate %s: want a non-negative integer (0 to %d)", v, schedule.MaxRate)
+					}
+					return common.OnUsageError(c, err, sub)
+				},
 				Action: func(c *ucli.Context) error {
 					args, err := common.Args(c)
 					if err != nil {
@@ -43,8 +50,8 @@ func Command() *ucli.Command {
 						return common.Usage("qps set takes exactly one argument, the rate Q (got %d)", len(args))
 					}
 					q, err := strconv.ParseInt(args[0], 10, 64)
-					if err != nil || q < 0 {
-						return common.Usage("rate %q: want a non-negative integer", args[0])
+					if err != nil || schedule.CheckRate(q) != nil {
+						return common.Usage("rate %s: want a non-negative integer (0 to %d)", args[0], schedule.MaxRate)
 					}
 					req, err := parseAt(c.String("at"), time.Now())
 					if err != nil {

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -75,18 +77,23 @@ func Command() *ucli.Command {
 			if err != nil {
 				return err
 			}
+			admins, err := common.HTTPClient(c, 10*time.Second)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runScenario(ctx, cl, sc, c.App.Writer)
+			return runScenario(ctx, cl, admins, sc, c.App.Writer)
 		},
 	}
 }
 
 // runScenario runs sc against the coordinator behind cl, prints the summary
 // to w and returns the exit error its verdict deserves.
-func runScenario(ctx context.Context, cl *client.Client, sc *scenario.Scenario, w io.Writer) error {
+func runScenario(ctx context.Context, cl *client.Client, admins *http.Client, sc *scenario.Scenario, w io.Writer) error {
 	res, err := scenario.Run(ctx, sc, scenario.Config{
 		Control: cl,
+		HTTP:    admins,
 		Verify:  scenario.CoordinatorVerify(cl, api.VerifyRequest{}),
 		Out:     w,
 		TTY:     isTTY(w),

@@ -16,6 +16,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/hbctl/hbctl/internal/httpserve"
 	hbserver "github.com/hbctl/hbctl/server"
 	"github.com/hbctl/hbctl/telemetry"
 	"github.com/hbctl/hbctl/telemetry/influxflags"
@@ -33,6 +34,11 @@ type Options struct {
 	Seed       int64
 	Users      string
 	WriteTO    time.Duration
+	LoginTO    time.Duration
+	FrameTO    time.Duration
+	MaxConns   int
+	TLSCert    string
+	TLSKey     string
 	LogLevel   string
 	// HostName tags the server's points (host=...); default os.Hostname.
 	HostName string
@@ -51,7 +57,7 @@ func Command() *ucli.Command {
 			"'POST /v1/shake', pushes envelopes on 'POST /v1/send', and journals every\n" +
 			"envelope event to DATA-DIR/ledger.jsonl before the client can see it.\n" +
 			"On startup it prints one line:\n" +
-			"  hbctl server listening wire=ADDR admin=ADDR token_file=PATH\n" +
+			"  hbctl server listening wire=ADDR admin=ADDR token_file=PATH [admin_tls=on]\n" +
 			"with the actual ports (when :0 is given). SIGINT/SIGTERM shut it down cleanly.\n" +
 			"Every second it appends its counters' change (hb_requests, hb_envelopes,\n" +
 			"hb_connections with role=server) and host samples (net, cpu, mem) tagged\n" +
@@ -67,6 +73,11 @@ func Command() *ucli.Command {
 			&ucli.Int64Flag{Name: "seed", Value: 0, Usage: "seed of the amount and share RNG, for reproducible runs; 0 = random", EnvVars: []string{"HBCTL_SEED"}, Destination: &o.Seed},
 			&ucli.StringFlag{Name: "users", Usage: "valid uid range LO-HI, e.g. 0-999999 (LOGIN outside it gets result 1); default: any uid", EnvVars: []string{"HBCTL_SERVER_USERS"}, Destination: &o.Users},
 			&ucli.DurationFlag{Name: "write-timeout", Value: hbserver.DefaultWriteTimeout, Usage: "how long a client may leave a write blocked before it is disconnected as a slow consumer", EnvVars: []string{"HBCTL_WRITE_TIMEOUT"}, Destination: &o.WriteTO},
+			&ucli.DurationFlag{Name: "login-timeout", Value: hbserver.DefaultLoginTimeout, Usage: "how long a new connection may take to send its LOGIN before it is closed", EnvVars: []string{"HBCTL_SERVER_LOGIN_TIMEOUT"}, Destination: &o.LoginTO},
+			&ucli.DurationFlag{Name: "frame-timeout", Value: hbserver.DefaultFrameTimeout, Usage: "how long a client may take to finish a frame it started before it is closed", EnvVars: []string{"HBCTL_SERVER_FRAME_TIMEOUT"}, Destination: &o.FrameTO},
+			&ucli.IntFlag{Name: "max-conns", Value: 0, Usage: "wire connections held at once; beyond it a new connection is closed at once (or one that never logged in makes room); 0: what the open-file limit allows", EnvVars: []string{"HBCTL_SERVER_MAX_CONNS"}, Destination: &o.MaxConns},
+			&ucli.StringFlag{Name: "tls-cert", Usage: "serve the admin API over TLS with this certificate (`PEM` file; with --tls-key)", EnvVars: []string{"HBCTL_SERVER_TLS_CERT"}, Destination: &o.TLSCert},
+			&ucli.StringFlag{Name: "tls-key", Usage: "private key (`PEM` file) of --tls-cert", EnvVars: []string{"HBCTL_SERVER_TLS_KEY"}, Destination: &o.TLSKey},
 			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error", EnvVars: []string{"HBCTL_LOG_LEVEL"}, Destination: &o.LogLevel},
 			&ucli.StringFlag{Name: "host-name", Usage: "host tag of the server's metrics (default: the host name)", EnvVars: []string{"HBCTL_HOST_NAME"}, Destination: &o.HostName},
 		}, influxflags.Flags()...),
@@ -94,11 +105,29 @@ func Run(ctx context.Context, o Options, out interface{ Write([]byte) (int, erro
 	if err != nil {
 		log.Warn("could not raise the open-file limit", "err", err)
 	}
-	log.Info("open-file limit", "soft_before", lim.Before, "soft", lim.Soft, "hard", lim.Hard, "max_connections", lim.MaxConns())
+	tlsCfg, err := httpserve.ServerTLS(o.TLSCert, o.TLSKey)
+	if err != nil {
+		return ucli.Exit(fmt.Sprintf("--tls-cert, --tls-key: %v", err), 2)
+	}
+	if o.LoginTO <= 0 {
+		return ucli.Exit(fmt.Sprintf("--login-timeout: must be positive, got %s", o.LoginTO), 2)
+	}
+	if o.FrameTO <= 0 {
+		return ucli.Exit(fmt.Sprintf("--frame-timeout: must be positive, got %s", o.FrameTO), 2)
+	}
+	if o.MaxConns < 0 {
+		return ucli.Exit(fmt.Sprintf("--max-conns: must not be negative, got %d", o.MaxConns), 2)
+	}
+	maxConns := o.MaxConns
+	if maxConns == 0 && lim.Soft > 0 {
+		maxConns = hbserver.MaxConnsFor(lim.Soft)
+	}
+	log.Info("open-file limit", "soft_before", lim.Before, "soft", lim.Soft, "hard", lim.Hard, "max_connections", maxConns)
 
 	cfg := hbserver.Config{
 		Sets: o.Sets, Loops: o.Loops, MaxQPS: o.MaxQPS, DataDir: o.DataDir, Seed: o.Seed, Users: users,
 		WriteTimeout: o.WriteTO, AdminToken: o.AdminToken, Logger: log,
+		LoginTimeout: o.LoginTO, FrameTimeout: o.FrameTO, MaxConns: maxConns,
 	}
 	if err := cfg.Validate(); err != nil {
 		return ucli.Exit(err.Error(), 2)
@@ -147,7 +176,7 @@ func Run(ctx context.Context, o Options, out interface{ Write([]byte) (int, erro
 			return fmt.Errorf("admin listen %s: %w", o.Admin, err)
 		}
 		adminAddr = aln.Addr().String()
-		hs = &http.Server{Handler: srv.Admin(), ReadHeaderTimeout: 10 * time.Second}
+		hs, aln = srv.AdminServer(aln, tlsCfg)
 		go func() {
 			if err := hs.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("admin: %w", err)
@@ -158,7 +187,11 @@ func Run(ctx context.Context, o Options, out interface{ Write([]byte) (int, erro
 	if tokenFile == "" {
 		tokenFile = "-"
 	}
-	fmt.Fprintf(out, "hbctl server listening wire=%s admin=%s token_file=%s\n", ln.Addr(), adminAddr, tokenFile)
+	tlsNote := ""
+	if tlsCfg != nil && hs != nil {
+		tlsNote = " admin_tls=on"
+	}
+	fmt.Fprintf(out, "hbctl server listening wire=%s admin=%s token_file=%s%s\n", ln.Addr(), adminAddr, tokenFile, tlsNote)
 	log.Info("serving", "wire", ln.Addr().String(), "admin", adminAddr, "token_file", tokenFile, "sets", o.Sets, "max_qps", o.MaxQPS, "users", users.String())
 
 	var runErr error

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"time"
+)
+
+// journalFailed is told of every commit that failed: it counts it and
+// says why in the log, at most once a second.
+func (s *Server) journalFailed(err error) {
+	n := s.journalFails.Add(1)
+	s.journalErr.Store(err.Error())
+	s.journalLog.Do(func() {
+		s.log.Error("journal cannot be written: granting and paying nothing, answering 17 (overloaded) until it can",
+			"err", err, "failed_commits", n, "refused", s.journalRefused.Load())
+	})
+}
+
+// watchJournal probes a failing journal once a second, saying so while it
+// fails, and logs its recovery. It runs until Close.
+func (s *Server) watchJournal() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+		}
+		if s.j.Healthy() {
+			if failing {
+				s.log.Info("journal writable again: granting and paying resumed", "refused", s.journalRefused.Load())
+				failing = false
+			}
+			continue
+		}
+		failing = true
+		if err := s.j.Probe(); err != nil {
+			s.journalErr.Store(err.Error())
+			s.journalLog.Do(func() {
+				s.log.Error("journal still cannot be written: granting and paying nothing, answering 17 (overloaded)",
+					"err", err, "refused", s.journalRefused.Load())
+			})
+			continue
+		}
+		s.log.Info("journal writable again: granting and paying resumed", "refused", s.journalRefused.Load())
+		failing = false
+	}
+}
+
+// waitJournal waits until the journal can be written again; false on
+// Close. The producers use it: a release issues and sends nothing while
+// the journal fails, then carries on.
+func (s *Server) waitJournal() bool {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for !s.j.Healthy() {
+		select {
+		case <-s.quit:
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
