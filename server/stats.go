@@ -22,9 +22,18 @@ type Stats struct {
 	// first, counted by arrival.
 	ShakePerSecond [][2]int64 `json:"shake_per_second"`
 	Releasing      Releasing  `json:"releasing"`
-	MaxQPS         int        `json:"max_qps"`
-	Sets           int        `json:"sets"`
-	UptimeS        float64    `json:"uptime_s"`
+	// Releases is the last shake and send release on this data dir, with
+	// how many of how many it released; Interrupted every release cut
+	// short (by a crash, a stop or a journal failure), oldest first.
+	Releases    Releases       `json:"releases"`
+	Interrupted []ReleaseState `json:"interrupted"`
+	// Incarnation counts the starts on this data dir; Restarts are those
+	// that followed a crash, with the window its counters missed.
+	Incarnation int       `json:"incarnation"`
+	Restarts    []Restart `json:"restarts"`
+	MaxQPS      int       `json:"max_qps"`
+	Sets        int       `json:"sets"`
+	UptimeS     float64   `json:"uptime_s"`
 }
 
 // ShakeStats: issued = granted + pool, in count and in cents.
@@ -65,6 +74,12 @@ type Releasing struct {
 	Send  bool `json:"send"`
 }
 
+// Releases is the last release of each kind; nil when there was none.
+type Releases struct {
+	Shake *ReleaseState `json:"shake,omitempty"`
+	Send  *ReleaseState `json:"send,omitempty"`
+}
+
 // Stats is a snapshot of the server's counters (GET /v1/stats).
 func (s *Server) Stats() Stats {
 	r := &s.rel
@@ -101,7 +116,16 @@ func (s *Server) Stats() Stats {
 	}
 	r.mu.Lock()
 	st.Releasing = Releasing{Shake: r.shaking, Send: r.sending}
+	if r.lastShake != nil {
+		st.Releases.Shake = ptr(*r.lastShake)
+	}
+	if r.lastSend != nil {
+		st.Releases.Send = ptr(*r.lastSend)
+	}
+	st.Interrupted = append([]ReleaseState{}, r.interrupted...)
 	r.mu.Unlock()
+	st.Incarnation = s.incarn
+	st.Restarts = append([]Restart{}, s.restarts...)
 	st.ShakePerSecond = s.shakePerSecond(time.Now().Unix())
 	return st
 }
