@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hbctl/hbctl/server/ledger"
 	"github.com/hbctl/hbctl/server/wire"
 )
 
@@ -222,11 +223,19 @@ func (l *loop) closeConn(i int, now int64, why int) {
 		w.Lost += uint64(c.plen)
 	}
 	wasUp := c.state == stUp
+	if wasUp {
+		// Journaled: verification excuses what this loss could have
+		// swallowed, and nothing else.
+		l.recs = append(l.recs, ledger.Record{Ev: ledger.EvDown, UID: c.uid, T: now / int64(time.Millisecond), Srv: c.u.Srv})
+	}
 	c.fd, c.state, c.rn, c.phead, c.plen, c.pexp = -1, stIdle, 0, 0, 0, 0
 	c.gen++
 	for k := range l.opens {
 		if k.uid == c.uid {
+			// In flight: if it never reached the server, the server
+			// delivers the envelope again on the next login.
 			delete(l.opens, k)
+			delete(l.opening, k)
 		}
 	}
 	switch {

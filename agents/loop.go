@@ -85,6 +85,12 @@ type loop struct {
 	dialWake  int64           // when to look at dials again; 0 when none wait
 	opensDue  minHeap[openTimer]
 	opens     map[openKey]int64 // OPENs awaiting OPEN_RESP: intended time
+	// opening holds every envelope this loop's users are opening or have
+	// opened, so that each is opened once however many times its ENVELOPE
+	// comes (delivery is at least once). An OPEN that was never sent, or
+	// was in flight when its connection closed, is forgotten: the server
+	// delivers the envelope again on the next login if it did not pay.
+	opening map[openKey]struct{}
 	nextSweep int64
 	// SHAKEs awaiting an answer, in the order sent (which is the order of
 	// their intended times), so that the timeout check costs what expires
@@ -106,7 +112,7 @@ type loop struct {
 
 func newLoop(e *Engine, id int, base int64) (*loop, error) {
 	l := &loop{e: e, id: id, ep: -1, tfd: -1, efd: -1, done: make(chan struct{}),
-		opens: make(map[openKey]int64), rbuf: make([]byte, readBufLen),
+		opens: make(map[openKey]int64), opening: make(map[openKey]struct{}), rbuf: make([]byte, readBufLen),
 		wbuf: make([]byte, 0, wire.MaxFrameLen), events: make([]unix.EpollEvent, 256)}
 	l.wins.init(base)
 	for _, ep := range e.servers {
@@ -489,11 +495,13 @@ func (l *loop) openDue(now int64) {
 		w := &l.wins.at(at).c
 		if c.state != stUp {
 			w.OpenMissed++
+			delete(l.opening, openKey(t))
 			continue
 		}
 		fr := wire.Open(uint64(now/int64(time.Second)), c.uid, t.env)
 		if err := l.write(c, &fr); err != nil {
 			w.OpenMissed++
+			delete(l.opening, openKey(t))
 			if err != errBlocked {
 				l.closeConn(i, now, whyClosed)
 			}
@@ -592,7 +600,12 @@ func (l *loop) flush() {
 	}
 	acks := l.batch
 	l.batch = nil
-	l.e.journal.AppendAsync(func(err error) { l.postAcks(acks, err) }, l.recs...)
+	if len(acks) == 0 {
+		// Connection events only: no counter waits for them, no wake-up.
+		l.e.journal.AppendAsync(l.e.journalDone, l.recs...)
+	} else {
+		l.e.journal.AppendAsync(func(err error) { l.postAcks(acks, err) }, l.recs...)
+	}
 	clear(l.recs)
 	l.recs = l.recs[:0]
 }
