@@ -75,22 +75,22 @@ type loop struct {
 	sockWake bool
 	oob      [8]uint64 // control messages of a read, aligned for a cmsghdr
 
-	servers   []endpoint    // the engine's, with sockaddrs of the loop's own
-	bind      unix.Sockaddr // likewise
-	conns     []conn        // owned users, sorted by uid
-	owned     []schedule.Range
-	up        int // conns in stUp
-	pc        pacer
-	dials     minHeap[uint32] // users waiting for a dial, by retryAt
-	dialWake  int64           // when to look at dials again; 0 when none wait
-	opensDue  minHeap[openTimer]
-	opens     map[openKey]int64 // OPENs awaiting OPEN_RESP: intended time
+	servers  []endpoint    // the engine's, with sockaddrs of the loop's own
+	bind     unix.Sockaddr // likewise
+	conns    []conn        // owned users, sorted by uid
+	owned    []schedule.Range
+	up       int // conns in stUp
+	pc       pacer
+	dials    minHeap[uint32] // users waiting for a dial, by retryAt
+	dialWake int64           // when to look at dials again; 0 when none wait
+	opensDue minHeap[openTimer]
+	opens    map[openKey]int64 // OPENs awaiting OPEN_RESP: intended time
 	// opening holds every envelope this loop's users are opening or have
 	// opened, so that each is opened once however many times its ENVELOPE
 	// comes (delivery is at least once). An OPEN that was never sent, or
 	// was in flight when its connection closed, is forgotten: the server
 	// delivers the envelope again on the next login if it did not pay.
-	opening map[openKey]struct{}
+	opening   map[openKey]struct{}
 	nextSweep int64
 	// SHAKEs awaiting an answer, in the order sent (which is the order of
 	// their intended times), so that the timeout check costs what expires
