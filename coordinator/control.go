@@ -220,5 +220,6 @@ func (c *Coordinator) Status() api.Status {
 	c.mu.Unlock()
 	c.tl.fill(&st)
 	st.Telemetry = c.telemetryStatus()
+	st.Releases = c.srv.releases()
 	return st
 }

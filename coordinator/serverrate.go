@@ -38,6 +38,13 @@ type shakeStats struct {
 	// ShakePerSecond is [unix_second, SHAKEs received] for the server's
 	// last complete seconds, by arrival.
 	ShakePerSecond [][2]int64 `json:"shake_per_second"`
+	// Releases is the server's last shake and send release; Interrupted
+	// every release it cut short.
+	Releases struct {
+		Shake *api.ServerRelease `json:"shake"`
+		Send  *api.ServerRelease `json:"send"`
+	} `json:"releases"`
+	Interrupted []api.ServerRelease `json:"interrupted"`
 }
 
 // serverRates polls the target servers' admin APIs for their per-second
@@ -57,6 +64,10 @@ type serverRates struct {
 	targets []string                 // mu
 	series  map[string]*serverSeries // mu: by admin URL
 	errs    int64                    // mu: failed polls, all servers
+	// reported holds the interrupted releases already put on the
+	// timeline, by admin URL, kind and start; fresh are those not yet.
+	reported map[string]bool    // mu
+	fresh    []api.ServerRelease // mu
 }
 
 // serverSeries is what one server reported.
@@ -69,13 +80,15 @@ type serverSeries struct {
 	errs    int64
 	lastLog time.Time
 	quiet   int64 // failures not logged since lastLog
+	// releases is the last release of each kind, as last polled.
+	releases []api.ServerRelease
 }
 
 func newServerRates(client *http.Client, log *slog.Logger) *serverRates {
 	return &serverRates{
 		client: client, log: log,
 		interval: DefaultServerPoll, timeout: DefaultServerPollTimeout,
-		series: map[string]*serverSeries{},
+		series: map[string]*serverSeries{}, reported: map[string]bool{},
 	}
 }
 
@@ -173,6 +186,21 @@ func (r *serverRates) merge(url string, st shakeStats, err error, now time.Time)
 		return
 	}
 	s.ok = true
+	s.releases = s.releases[:0]
+	for _, rel := range []*api.ServerRelease{st.Releases.Shake, st.Releases.Send} {
+		if rel != nil {
+			rel.Admin = url
+			s.releases = append(s.releases, *rel)
+		}
+	}
+	for _, rel := range st.Interrupted {
+		key := fmt.Sprintf("%s %s %d", url, rel.Kind, rel.StartedMillis)
+		if !r.reported[key] {
+			r.reported[key] = true
+			rel.Admin = url
+			r.fresh = append(r.fresh, rel)
+		}
+	}
 	newest := int64(0)
 	for _, p := range st.ShakePerSecond {
 		s.counts[p[0]] = p[1]
@@ -225,6 +253,28 @@ func (r *serverRates) at(sec int64) (sum int64, missing int, ok bool) {
 	return sum, missing, ok
 }
 
+// releases is every target server's last releases, as last polled.
+func (r *serverRates) releases() []api.ServerRelease {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []api.ServerRelease
+	for _, u := range r.targets {
+		if s := r.series[u]; s != nil {
+			out = append(out, s.releases...)
+		}
+	}
+	return out
+}
+
+// takeInterrupted hands out the interrupted releases not handed out yet.
+func (r *serverRates) takeInterrupted() []api.ServerRelease {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.fresh
+	r.fresh = nil
+	return out
+}
+
 // failures is the count of failed polls since the coordinator started.
 func (r *serverRates) failures() int64 {
 	r.mu.Lock()
@@ -274,5 +324,15 @@ func (c *Coordinator) pollServers() {
 			continue
 		}
 		c.srv.poll(ctx, admins, now)
+		if fresh := c.srv.takeInterrupted(); len(fresh) > 0 {
+			c.mu.Lock()
+			for _, rel := range fresh {
+				c.log.Error("a server reports a release interrupted", "admin", rel.Admin, "kind", rel.Kind,
+					"done", rel.Done, "total", rel.Total, "why", rel.Why)
+				c.eventLocked(now, api.Event{Kind: "release_interrupted",
+					Detail: fmt.Sprintf("%s: %s release interrupted, %d of %d released (%s)", rel.Admin, rel.Kind, rel.Done, rel.Total, rel.Why)})
+			}
+			c.mu.Unlock()
+		}
 	}
 }
