@@ -66,7 +66,7 @@ type serverRates struct {
 	errs    int64                    // mu: failed polls, all servers
 	// reported holds the interrupted releases already put on the
 	// timeline, by admin URL, kind and start; fresh are those not yet.
-	reported map[string]bool    // mu
+	reported map[string]bool     // mu
 	fresh    []api.ServerRelease // mu
 }
 
