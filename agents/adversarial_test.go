@@ -211,3 +211,43 @@ func TestPendingTimeoutAndOverload(t *testing.T) {
 		t.Errorf("counters do not add up: %+v", u)
 	}
 }
+
+// An OPEN whose connection closes before its answer is sent again after
+// the next login: the server may have paid it, and a repeated OPEN gets
+// the same share, so the client still learns it. An ENVELOPE delivered
+// again meanwhile is not opened a second time.
+func TestOpenLostWithItsConnectionIsSentAgain(t *testing.T) {
+	addr, accept := scripted(t)
+	e := newEngine(t, Config{Name: "reopen", Servers: []string{addr}, Loops: 1, OpenDelayMin: time.Millisecond, OpenDelayMax: 2 * time.Millisecond,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond})
+	if err := e.Connect([]schedule.Range{{Lo: 3, Hi: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	c := accept()
+	c.expect(wire.CmdLogin)
+	c.send(wire.LoginResp(0, 3, wire.LoginOK))
+	c.send(wire.Envelope(0, 0x200009, 50, []uint32{3}))
+	if open := c.expect(wire.CmdOpen); open.Env() != 0x200009 {
+		t.Fatalf("OPEN of %#x", open.Env())
+	}
+	c.c.Close() // reset before the answer
+
+	c2 := accept()
+	c2.expect(wire.CmdLogin)
+	c2.send(wire.LoginResp(0, 3, wire.LoginOK))
+	c2.send(wire.Envelope(0, 0x200009, 50, []uint32{3})) // delivered again: not paid yet, as far as the server knows
+	if open := c2.expect(wire.CmdOpen); open.Env() != 0x200009 {
+		t.Fatalf("OPEN after the login of %#x", open.Env())
+	}
+	c2.send(wire.OpenResp(0, 0x200009, 50))
+	waitFor(t, 5*time.Second, "the share", func() bool { return e.Users()[0].OpenAnswered == 1 })
+	// Had the repeated ENVELOPE been opened too, that OPEN would come
+	// before the next envelope's.
+	c2.send(wire.Envelope(0, 0x20000a, 20, []uint32{3}))
+	if open := c2.expect(wire.CmdOpen); open.Env() != 0x20000a {
+		t.Fatalf("OPEN of %#x: the envelope delivered again was opened twice after the login", open.Env())
+	}
+	if u := e.Users()[0]; u.OpenSent != 3 {
+		t.Errorf("OPENs sent %d, want 3 (one lost, one again, one for the next envelope)", u.OpenSent)
+	}
+}

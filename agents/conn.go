@@ -155,6 +155,10 @@ func (l *loop) frame(i int, f *wire.Frame, now int64) {
 		l.connecting--
 		w.c.ConnEstablished++
 		l.recs = append(l.recs, ledger.Record{Ev: ledger.EvLogin, UID: c.uid, T: now / int64(time.Millisecond), Srv: c.u.Srv})
+		for _, env := range l.reopen[c.uid] {
+			l.opensDue.Push(now+l.openDelay(), openTimer{uid: c.uid, env: env})
+		}
+		delete(l.reopen, c.uid)
 	case c.state != stUp:
 		w.c.Anomalies++ // nothing but LOGIN_RESP is expected before login
 	case f.Cmd == wire.CmdShakeResp:

@@ -232,11 +232,21 @@ func (l *loop) closeConn(i int, now int64, why int) {
 	c.gen++
 	for k := range l.opens {
 		if k.uid == c.uid {
-			// In flight: if it never reached the server, the server
-			// delivers the envelope again on the next login.
+			// In flight: sent again after the next login, as the answer
+			// may be all that was lost.
 			delete(l.opens, k)
-			delete(l.opening, k)
+			if why == whyDropped {
+				delete(l.opening, k)
+			} else {
+				l.reopen[k.uid] = append(l.reopen[k.uid], k.env)
+			}
 		}
+	}
+	if why == whyDropped {
+		for _, env := range l.reopen[c.uid] {
+			delete(l.opening, openKey{c.uid, env})
+		}
+		delete(l.reopen, c.uid)
 	}
 	switch {
 	case why == whyDropped:

@@ -87,10 +87,13 @@ type loop struct {
 	opens    map[openKey]int64 // OPENs awaiting OPEN_RESP: intended time
 	// opening holds every envelope this loop's users are opening or have
 	// opened, so that each is opened once however many times its ENVELOPE
-	// comes (delivery is at least once). An OPEN that was never sent, or
-	// was in flight when its connection closed, is forgotten: the server
-	// delivers the envelope again on the next login if it did not pay.
-	opening   map[openKey]struct{}
+	// comes (delivery is at least once).
+	opening map[openKey]struct{}
+	// reopen lists, per user, the OPENs its connection lost (in flight,
+	// or due while it was down): they are sent again after its next
+	// login. A repeated OPEN is paid once and answered with the same share,
+	// so the client gets the share the server may already have paid.
+	reopen    map[uint32][]uint32
 	nextSweep int64
 	// SHAKEs awaiting an answer, in the order sent (which is the order of
 	// their intended times), so that the timeout check costs what expires
@@ -112,7 +115,7 @@ type loop struct {
 
 func newLoop(e *Engine, id int, base int64) (*loop, error) {
 	l := &loop{e: e, id: id, ep: -1, tfd: -1, efd: -1, done: make(chan struct{}),
-		opens: make(map[openKey]int64), opening: make(map[openKey]struct{}), rbuf: make([]byte, readBufLen),
+		opens: make(map[openKey]int64), opening: make(map[openKey]struct{}), reopen: make(map[uint32][]uint32), rbuf: make([]byte, readBufLen),
 		wbuf: make([]byte, 0, wire.MaxFrameLen), events: make([]unix.EpollEvent, 256)}
 	l.wins.init(base)
 	for _, ep := range e.servers {
@@ -495,14 +498,16 @@ func (l *loop) openDue(now int64) {
 		w := &l.wins.at(at).c
 		if c.state != stUp {
 			w.OpenMissed++
-			delete(l.opening, openKey(t))
+			l.reopen[t.uid] = append(l.reopen[t.uid], t.env)
 			continue
 		}
 		fr := wire.Open(uint64(now/int64(time.Second)), c.uid, t.env)
 		if err := l.write(c, &fr); err != nil {
 			w.OpenMissed++
-			delete(l.opening, openKey(t))
-			if err != errBlocked {
+			if err == errBlocked {
+				l.opensDue.Push(now+l.openDelay()+int64(time.Millisecond), t)
+			} else {
+				l.reopen[t.uid] = append(l.reopen[t.uid], t.env)
 				l.closeConn(i, now, whyClosed)
 			}
 			continue

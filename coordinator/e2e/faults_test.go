@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hbctl/hbctl/checks"
+	"github.com/hbctl/hbctl/checks/checkstest"
 	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/server/ledger"
 )
@@ -332,5 +334,150 @@ func TestVerifyAcrossServerCrash(t *testing.T) {
 	res := hb(t, nil, "verify", "ledger", "--input", filepath.Join(f.coordDir, "verify-input.json"))
 	if res.code != 0 || !strings.Contains(res.out, "verdict: reconciled (exit 0)") {
 		t.Fatalf("verify --input: exit %d\n%s\n%s", res.code, res.out, res.err)
+	}
+}
+
+// resetConns resets, with ss -K (root only), every TCP connection between
+// the agent bound to src and server s, and returns how many sockets the
+// kernel destroyed on the agent's side.
+func resetConns(t *testing.T, src string, s verifyServer) int {
+	t.Helper()
+	_, port, _ := strings.Cut(s.wire, ":")
+	out, err := exec.Command("ss", "-K", "-t", "-H", "state", "established", "src", src, "dst", "127.0.0.1", "dport", "=", ":"+port).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ss -K: %v: %s", err, out)
+	}
+	return strings.Count(string(out), "\n")
+}
+
+// canReset says whether this test may reset sockets with ss -K.
+func canReset(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("resetting connections with ss -K needs root")
+	}
+	if _, err := exec.LookPath("ss"); err != nil {
+		t.Skip("ss (iproute2) not installed")
+	}
+}
+
+// recipientsServed counts, in saved ledgers, the recipients of every sent
+// envelope and those of them no client journaled an ENVELOPE or a share
+// for.
+func recipientsServed(in *checks.Input) (recipients, unnotified, unopened int) {
+	type key struct {
+		srv      string
+		env, uid uint32
+	}
+	notified, opened := map[key]bool{}, map[key]bool{}
+	for _, a := range in.Agents {
+		for _, r := range a.Records {
+			srv := r.Srv
+			if srv == "" {
+				srv = in.Servers[0].Name
+			}
+			switch {
+			case r.Ev == ledger.EvNotify:
+				notified[key{srv, r.Env, r.UID}] = true
+			case r.Ev == ledger.EvOpen && r.Amount > 0:
+				opened[key{srv, r.Env, r.UID}] = true
+			}
+		}
+	}
+	for _, s := range in.Servers {
+		for _, r := range s.Records {
+			if r.Ev != ledger.EvSend {
+				continue
+			}
+			for _, u := range r.To {
+				recipients++
+				if !notified[key{s.Name, r.Env, u}] {
+					unnotified++
+				}
+				if !opened[key{s.Name, r.Env, u}] {
+					unopened++
+				}
+			}
+		}
+	}
+	return recipients, unnotified, unopened
+}
+
+// TestVerifyAcrossConnectionChurn resets 2,400 user connections (six
+// rounds of 400, with ss -K) during shake and send releases: the agents
+// log every user in again, the server delivers every unopened ENVELOPE
+// again on each login, so every recipient is notified and every share
+// opened, and verify exits 0, counting what the resets could have
+// swallowed. The same ledgers with one notification dropped on a
+// connection never reset exit 1 naming it.
+func TestVerifyAcrossConnectionChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run of real processes")
+	}
+	canReset(t)
+	const perAgent = 400
+	agents := []string{"h02", "h03", "h04", "h05"} // h05's connections are never reset
+	f := startFaultRun(t, 1, agents, perAgent*len(agents), 1500)
+	if res := f.hb("shake", "--rate", "200", "--total", "3000"); res.code != 0 {
+		t.Fatalf("shake: exit %d: %s", res.code, res.err)
+	}
+	if res := f.hb("send", "--rate", "40", "--total", "600", "--recipients", "3"); res.code != 0 {
+		t.Fatalf("send: exit %d: %s", res.code, res.err)
+	}
+	waitFor(t, 20*time.Second, "grants and opens under way", func() bool {
+		st := f.status()
+		return st.Run.Got > 100 && st.Run.OpenAnswered > 10
+	})
+	resets, during := 0, 0
+	for round := range 6 {
+		src := fmt.Sprintf("127.0.0.%d", round%3+2)
+		n := resetConns(t, src, f.servers[0])
+		if f.servers[0].releasing(t) {
+			during++
+		}
+		resets += n
+		f.allConnected(30 * time.Second)
+	}
+	if resets != 6*perAgent || during == 0 {
+		t.Fatalf("%d connections reset (%d rounds during the releases), want %d", resets, during, 6*perAgent)
+	}
+	f.releasesDone(30 * time.Second)
+	t.Logf("%d connections reset in 6 rounds, %d of them during the releases", resets, during)
+
+	code, v, text := f.verify("churn", "--save-input")
+	assertReconciled(t, code, v, text)
+	if v.Unknown.ConnectionLosses < uint64(resets) {
+		t.Errorf("unknown %+v: the agents journaled fewer losses than the %d resets", v.Unknown, resets)
+	}
+	t.Logf("verify after the churn:\n%s", text)
+
+	b, err := os.ReadFile(filepath.Join(f.coordDir, "verify-input.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in checks.Input
+	if err := json.Unmarshal(b, &in); err != nil {
+		t.Fatal(err)
+	}
+	recipients, unnotified, unopened := recipientsServed(&in)
+	if recipients != 3*600 || unnotified != 0 || unopened != 0 {
+		t.Fatalf("%d recipients: %d never notified, %d never opened; want every one notified and opened", recipients, unnotified, unopened)
+	}
+
+	// One notification dropped on a healthy connection: caught.
+	want, err := checkstest.LoseClientNotify(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mutated := filepath.Join(f.tmp, "dropped-notify.json")
+	if b, err = json.Marshal(&in); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mutated, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := hb(t, nil, "verify", "ledger", "--input", mutated)
+	if res.code != 1 || !strings.Contains(res.out, fmt.Sprintf("notify_missing_client  server=%s env=%d uid=%d", want.Server, *want.Env, *want.UID)) {
+		t.Fatalf("one notification dropped (%s): exit %d\n%s\n%s", want, res.code, res.out, res.err)
 	}
 }
