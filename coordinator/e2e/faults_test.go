@@ -204,6 +204,24 @@ func adminGet(t *testing.T, s verifyServer, path string) []byte {
 	return b
 }
 
+// adminPost POSTs body to server s's admin API and returns the status.
+func adminPost(t *testing.T, s verifyServer, path, body string) int {
+	t.Helper()
+	req, err := http.NewRequest("POST", s.admin+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	io.Copy(io.Discard, res.Body)
+	return res.StatusCode
+}
+
 // assertReconciled fails unless verify exited 0 with every check run.
 func assertReconciled(t *testing.T, code int, v verifyOutput, text string) {
 	t.Helper()
