@@ -36,9 +36,10 @@ bench: build
 # and the coordinator killed and restarted, connections reset, an agent cut
 # off, under load with releases; verify must reconcile, then catch one cent
 # injected into a journal. Its figures (faults, resets, records, unknown
-# outcomes, verify's table) are logged to soak.log.
+# outcomes, verify's table) are kept in soak.log.
 soak: build
-	HBCTL_SOAK_DURATION=30m $(GO) test -count=1 -timeout 45m -run '^TestFaultSoak$$' -v ./coordinator/e2e 2>&1 | grep -v '^        time=' | tee soak.log
+	HBCTL_SOAK_DURATION=30m $(GO) test -count=1 -timeout 45m -run '^TestFaultSoak$$' -v ./coordinator/e2e >soak.log 2>&1; \
+	s=$$?; grep -v '^        time=' soak.log | tail -40; exit $$s
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
