@@ -169,19 +169,22 @@ func (s *Server) checkpointLoop() {
 
 // checkpoint writes every active user's counters. Its time is read
 // before the counters, so they hold at least what was counted by then.
+// The checkpoint loop and Close (after the loop has stopped) call it, one
+// at a time: they share cpBuf.
 func (s *Server) checkpoint() error {
 	t := time.Now().UnixMilli()
-	users := s.Users()
-	b := make([]byte, 0, 20+24*len(users))
-	b = append(b, countersMagic...)
+	b := append(s.cpBuf[:0], countersMagic...)
 	b = binary.LittleEndian.AppendUint32(b, 1)
 	b = binary.LittleEndian.AppendUint64(b, uint64(t))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(users)))
-	for _, u := range users {
-		for _, v := range [...]uint64{uint64(u.UID), u.Shake, u.Got, u.None, u.Overloaded, u.Open} {
-			b = binary.LittleEndian.AppendUint32(b, uint32(v))
-		}
+	b = binary.LittleEndian.AppendUint32(b, 0) // the count, filled in below
+	total := 0
+	for i, w := range s.sets {
+		var n int
+		b, n = w.users.appendCheckpoint(&w.mu, i, b)
+		total += n
 	}
+	binary.LittleEndian.PutUint32(b[16:], uint32(total))
+	s.cpBuf = b
 	path := filepath.Join(s.cfg.DataDir, CountersName)
 	if err := writeFileSync(path+".tmp", b); err != nil {
 		return fmt.Errorf("write counters: %w", err)

@@ -36,6 +36,7 @@ type Server struct {
 
 	incarn   int       // starts on this data dir, this one included
 	restarts []Restart // starts after a crash, oldest first; fixed after New
+	cpBuf    []byte    // the counters checkpoint, reused every second
 
 	connections, logins, protoErrs, slow atomic.Int64
 
