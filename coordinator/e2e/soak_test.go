@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hbctl/hbctl/checks"
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/server/wire"
 )
 
 // DefaultSoak is how long TestFaultSoak hits the run with faults; the
@@ -120,12 +122,57 @@ func (f *faultRun) cutOff(i int, d time.Duration) int {
 	return killed
 }
 
+// protocolErrors is server s's count of protocol errors since it started.
+func protocolErrors(t *testing.T, s verifyServer) int64 {
+	t.Helper()
+	var st struct {
+		ProtocolErrors int64 `json:"protocol_errors"`
+	}
+	if err := json.Unmarshal(adminGet(t, s, "/v1/stats"), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.ProtocolErrors
+}
+
+// hostilePeers opens connections to server s that break the protocol (a
+// frame of a bad length before any LOGIN) and connections that stall
+// halfway through their LOGIN, holds them until the server has counted
+// the errors, then drops them. None logs in: a stranger that did would be
+// a user no agent accounts for.
+func hostilePeers(t *testing.T, s verifyServer) int {
+	t.Helper()
+	before := protocolErrors(t, s)
+	login := wire.Login(uint64(time.Now().Unix()), 1)
+	half := wire.Append(nil, &login)[:7]
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	const n = 5
+	for range n {
+		for _, b := range [][]byte{{0, 99, 0, 2}, half} {
+			c, err := net.DialTimeout("tcp", s.wire, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+			if _, err := c.Write(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, 10*time.Second, "the hostile peers' errors counted", func() bool { return protocolErrors(t, s) >= before+n })
+	return len(held)
+}
+
 // TestFaultSoak runs two servers, a coordinator and three agents under
 // SHAKE load with shake and send releases again and again while a
 // schedule of faults hits them: the coordinator restarted, user
 // connections reset in bursts, agents and servers SIGKILLed and restarted,
-// an agent cut off from the coordinator for longer than it takes to be
-// declared dead. At the end verify ledger reconciles (no false alarm);
+// hostile and stalled peers on the servers, an agent cut off from the
+// coordinator for longer than it takes to be declared dead. At the end verify ledger reconciles (no false alarm);
 // then one cent injected into a server's journal is caught. The faults
 // run for DefaultSoak (HBCTL_SOAK_DURATION: `make soak` runs 30 minutes).
 func TestFaultSoak(t *testing.T) {
@@ -163,6 +210,11 @@ func TestFaultSoak(t *testing.T) {
 			waitFor(t, 20*time.Second, "the agent back", f.agentsAlive(len(agents)))
 		}},
 		{"server SIGKILLs", func(k int) { f.killServer(k % len(f.servers)) }},
+		{"hostile peer rounds", func(k int) {
+			for _, s := range f.servers {
+				counts["hostile peers"] += hostilePeers(t, s)
+			}
+		}},
 		{"agent cut-offs", func(k int) {
 			counts["coordinator connections reset"] += f.cutOff(k%len(agents), 5*time.Second)
 			waitFor(t, 20*time.Second, "the agent back", f.agentsAlive(len(agents)))
