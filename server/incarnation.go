@@ -79,7 +79,13 @@ func (s *Server) incarnation(recs []ledger.Record) error {
 	}
 	_, cerr := os.Stat(filepath.Join(dir, cleanName))
 	clean := cerr == nil
-	if err := writeFileSync(filepath.Join(dir, startName), []byte(fmt.Sprintf("%d %d\n", now, s.incarn))); err != nil {
+	// Replaced by rename: a crash right now leaves the old start or the new.
+	start := filepath.Join(dir, startName)
+	err = writeFileSync(start+".tmp", []byte(fmt.Sprintf("%d %d\n", now, s.incarn)))
+	if err == nil {
+		err = os.Rename(start+".tmp", start)
+	}
+	if err != nil {
 		return fmt.Errorf("server: record start: %w", err)
 	}
 	if clean {
