@@ -298,17 +298,19 @@ func (v *verifier) user(k uint64, su *ServerRequests, cu *ClientRequests, b user
 		}
 	}
 
-	if !counted {
+	switch {
+	case !counted:
 		// The request checks are listed as skipped.
-	} else if su.Shake+y < acked || su.Shake > cu.Shake+x {
+	case su.Shake+y < acked || su.Shake > cu.Shake+x:
 		v.disc.add(Discrepancy{Kind: KindShakeCount, Server: name, UID: ptr(uid),
 			ServerValue: int64(su.Shake), ClientValue: int64(cu.Shake),
 			Detail: fmt.Sprintf("server received %d SHAKEs; client sent %d, %d answered, %d after its checkpoint, %d in the server's crash window", su.Shake, cu.Shake, acked, x, y)})
-	} else {
+	default:
 		un.ShakesUnacknowledged += sub(su.Shake, acked)
 	}
-	if !counted {
-	} else if negative >= 0 || beyond > slack {
+	switch {
+	case !counted:
+	case negative >= 0 || beyond > slack:
 		r := negative
 		if r < 0 {
 			for i, e := range exc {
@@ -324,7 +326,7 @@ func (v *verifier) user(k uint64, su *ServerRequests, cu *ClientRequests, b user
 			ServerValue: int64(sv[r]), ClientValue: int64(cv[r]),
 			Detail: fmt.Sprintf("SHAKE_RESP sent/received: got %d/%d, none %d/%d, overloaded %d/%d; %d outcomes unknown",
 				su.Got, cu.Got, su.None, cu.None, su.Overloaded, cu.Overloaded, slack)})
-	} else {
+	default:
 		un.ResultsUnreceived += beyond
 	}
 	if counted && (su.Open+y < cu.OpenAnswered || su.Open > cu.OpenSent+x) {
