@@ -99,6 +99,17 @@ func TestAdversarialServer(t *testing.T) {
 		u := e.Users()
 		return len(u) == 1 && u[0].OpenAnswered == 1
 	})
+	// Delivered again (at least once): opened once. The next OPEN is the
+	// next envelope's, and the totals below count two OPENs in all.
+	c.send(wire.Envelope(0, 0x200002, 300, []uint32{5, 7}))
+	c.send(wire.Envelope(0, 0x200003, 80, []uint32{7}))
+	if open := c.expect(wire.CmdOpen); open.Env() != 0x200003 {
+		t.Fatalf("OPEN of %#x, want 0x200003: a repeated ENVELOPE was opened again", open.Env())
+	}
+	c.send(wire.OpenResp(0, 0x200003, 80))
+	waitFor(t, 5*time.Second, "the second share to be durable", func() bool {
+		return e.Users()[0].OpenAnswered == 2
+	})
 
 	// A bad length: the connection is closed and dialed again.
 	c.c.Write([]byte{0, 99, 0, 2})
@@ -108,35 +119,54 @@ func TestAdversarialServer(t *testing.T) {
 	waitFor(t, 5*time.Second, "the second login", func() bool { return e.Status().Totals.ConnEstablished == 2 })
 
 	tot := e.Status().Totals
-	want := Counts{Notified: 2, NotNamed: 1, Anomalies: 2, OpenSent: 1, OpenAnswered: 1, OpenAmount: 120,
+	want := Counts{Notified: 4, NotNamed: 1, Anomalies: 2, OpenSent: 2, OpenAnswered: 2, OpenAmount: 200,
 		ConnEstablished: 2, ConnClosed: 1, ProtocolErrors: 1}
 	if tot != want {
 		t.Errorf("totals\n got %+v\nwant %+v", tot, want)
 	}
 	u := e.Users()[0]
-	if u.OpenSent != 1 || u.Got != 0 || u.Shake != 0 {
+	if u.OpenSent != 2 || u.Got != 0 || u.Shake != 0 {
 		t.Errorf("user counters %+v", u)
 	}
-	recs := readLedger(t, filepath.Join(e.cfg.DataDir, LedgerFile))
-	var notify, opens int
+	var recs []ledger.Record
+	waitFor(t, 5*time.Second, "the second login journaled", func() bool {
+		recs = readLedger(t, filepath.Join(e.cfg.DataDir, LedgerFile))
+		n := 0
+		for _, r := range recs {
+			if r.Ev == ledger.EvLogin {
+				n++
+			}
+		}
+		return n == 2
+	})
+	var notify, opens, logins, downs int
 	for _, r := range recs {
 		switch r.Ev {
+		case ledger.EvLogin, ledger.EvDown:
+			if r.UID != 7 || r.Srv != addr {
+				t.Errorf("connection record %+v", r)
+			}
+			if r.Ev == ledger.EvLogin {
+				logins++
+			} else {
+				downs++
+			}
 		case ledger.EvNotify:
 			notify++
-			if r.UID != 7 || len(r.To) == 0 || r.Amount != 300 {
+			if r.UID != 7 || len(r.To) == 0 || (r.Amount != 300 && r.Amount != 80) {
 				t.Errorf("notify record %+v", r)
 			}
 		case ledger.EvOpen:
 			opens++
-			if r.UID != 7 || r.Env != 0x200002 || r.Amount != 120 || r.Srv != addr {
+			if r.UID != 7 || (r.Env != 0x200002 || r.Amount != 120) && (r.Env != 0x200003 || r.Amount != 80) || r.Srv != addr {
 				t.Errorf("open record %+v", r)
 			}
 		default:
 			t.Errorf("unexpected record %+v", r)
 		}
 	}
-	if notify != 2 || opens != 1 {
-		t.Errorf("journal holds %d notify and %d open records, want 2 and 1", notify, opens)
+	if notify != 4 || opens != 2 || logins != 2 || downs != 1 {
+		t.Errorf("journal holds %d notify, %d open, %d login and %d down records, want 4, 2, 2 and 1", notify, opens, logins, downs)
 	}
 }
 
@@ -169,7 +199,7 @@ func TestPendingTimeoutAndOverload(t *testing.T) {
 		return u.Got == 1 && u.Overloaded == 1
 	})
 	waitFor(t, 5*time.Second, "a skipped fire", func() bool { return e.Status().Totals.Skipped >= 1 })
-	recs := readLedger(t, filepath.Join(e.cfg.DataDir, LedgerFile))
+	recs := envelopeRecords(readLedger(t, filepath.Join(e.cfg.DataDir, LedgerFile)))
 	if len(recs) != 1 || recs[0].Ev != ledger.EvGrant || recs[0].Env != 0x100007 || recs[0].Amount != 99 {
 		t.Errorf("journal %+v, want the one late grant", recs)
 	}
@@ -179,5 +209,45 @@ func TestPendingTimeoutAndOverload(t *testing.T) {
 	u := e.Users()[0]
 	if u.Lost == 0 || u.Shake != u.Got+u.None+u.Overloaded+u.Lost+u.Pending {
 		t.Errorf("counters do not add up: %+v", u)
+	}
+}
+
+// An OPEN whose connection closes before its answer is sent again after
+// the next login: the server may have paid it, and a repeated OPEN gets
+// the same share, so the client still learns it. An ENVELOPE delivered
+// again meanwhile is not opened a second time.
+func TestOpenLostWithItsConnectionIsSentAgain(t *testing.T) {
+	addr, accept := scripted(t)
+	e := newEngine(t, Config{Name: "reopen", Servers: []string{addr}, Loops: 1, OpenDelayMin: time.Millisecond, OpenDelayMax: 2 * time.Millisecond,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond})
+	if err := e.Connect([]schedule.Range{{Lo: 3, Hi: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	c := accept()
+	c.expect(wire.CmdLogin)
+	c.send(wire.LoginResp(0, 3, wire.LoginOK))
+	c.send(wire.Envelope(0, 0x200009, 50, []uint32{3}))
+	if open := c.expect(wire.CmdOpen); open.Env() != 0x200009 {
+		t.Fatalf("OPEN of %#x", open.Env())
+	}
+	c.c.Close() // reset before the answer
+
+	c2 := accept()
+	c2.expect(wire.CmdLogin)
+	c2.send(wire.LoginResp(0, 3, wire.LoginOK))
+	c2.send(wire.Envelope(0, 0x200009, 50, []uint32{3})) // delivered again: not paid yet, as far as the server knows
+	if open := c2.expect(wire.CmdOpen); open.Env() != 0x200009 {
+		t.Fatalf("OPEN after the login of %#x", open.Env())
+	}
+	c2.send(wire.OpenResp(0, 0x200009, 50))
+	waitFor(t, 5*time.Second, "the share", func() bool { return e.Users()[0].OpenAnswered == 1 })
+	// Had the repeated ENVELOPE been opened too, that OPEN would come
+	// before the next envelope's.
+	c2.send(wire.Envelope(0, 0x20000a, 20, []uint32{3}))
+	if open := c2.expect(wire.CmdOpen); open.Env() != 0x20000a {
+		t.Fatalf("OPEN of %#x: the envelope delivered again was opened twice after the login", open.Env())
+	}
+	if u := e.Users()[0]; u.OpenSent != 3 {
+		t.Errorf("OPENs sent %d, want 3 (one lost, one again, one for the next envelope)", u.OpenSent)
 	}
 }

@@ -154,6 +154,11 @@ func (l *loop) frame(i int, f *wire.Frame, now int64) {
 		l.up++
 		l.connecting--
 		w.c.ConnEstablished++
+		l.recs = append(l.recs, ledger.Record{Ev: ledger.EvLogin, UID: c.uid, T: now / int64(time.Millisecond), Srv: c.u.Srv})
+		for _, env := range l.reopen[c.uid] {
+			l.opensDue.Push(now+l.openDelay(), openTimer{uid: c.uid, env: env})
+		}
+		delete(l.reopen, c.uid)
 	case c.state != stUp:
 		w.c.Anomalies++ // nothing but LOGIN_RESP is expected before login
 	case f.Cmd == wire.CmdShakeResp:
@@ -167,6 +172,11 @@ func (l *loop) frame(i int, f *wire.Frame, now int64) {
 			w.c.NotNamed++
 			return
 		}
+		k := openKey{c.uid, f.Env()}
+		if _, seen := l.opening[k]; seen {
+			return // delivered again: opened (or being opened) once
+		}
+		l.opening[k] = struct{}{}
 		l.opensDue.Push(now+l.openDelay(), openTimer{uid: c.uid, env: f.Env()})
 	case f.Cmd == wire.CmdOpenResp:
 		key := openKey{c.uid, f.Env()}

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hbctl/hbctl/server/ledger"
 	"github.com/hbctl/hbctl/server/wire"
 )
 
@@ -222,12 +223,30 @@ func (l *loop) closeConn(i int, now int64, why int) {
 		w.Lost += uint64(c.plen)
 	}
 	wasUp := c.state == stUp
+	if wasUp {
+		// Journaled: verification excuses what this loss could have
+		// swallowed, and nothing else.
+		l.recs = append(l.recs, ledger.Record{Ev: ledger.EvDown, UID: c.uid, T: now / int64(time.Millisecond), Srv: c.u.Srv})
+	}
 	c.fd, c.state, c.rn, c.phead, c.plen, c.pexp = -1, stIdle, 0, 0, 0, 0
 	c.gen++
 	for k := range l.opens {
 		if k.uid == c.uid {
+			// In flight: sent again after the next login, as the answer
+			// may be all that was lost.
 			delete(l.opens, k)
+			if why == whyDropped {
+				delete(l.opening, k)
+			} else {
+				l.reopen[k.uid] = append(l.reopen[k.uid], k.env)
+			}
 		}
+	}
+	if why == whyDropped {
+		for _, env := range l.reopen[c.uid] {
+			delete(l.opening, openKey{c.uid, env})
+		}
+		delete(l.reopen, c.uid)
 	}
 	switch {
 	case why == whyDropped:

@@ -17,6 +17,11 @@
 // together; and while the timer will wake it within a step, answers wait
 // for that wake-up and are timed by the kernel's receive timestamps.
 //
+// Delivery is at least once: a user opens each envelope once whatever the
+// number of its ENVELOPE frames, and an OPEN lost with its connection is
+// sent again after the next login (a repeated OPEN is paid once). Logins
+// and connection losses are journaled next to the envelope events.
+//
 // It imports from hbctl only server/wire, server/ledger, coordinator/schedule
 // and telemetry; it must never import the server, the coordinator or cli.
 package agents

@@ -373,6 +373,13 @@ func (e *Engine) ackRetired(a ack) {
 	e.retired[a.uid] = u
 }
 
+// journalDone is the durability callback of records no counter waits for.
+func (e *Engine) journalDone(err error) {
+	if err != nil {
+		e.journalFailed(err)
+	}
+}
+
 func (e *Engine) journalFailed(err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

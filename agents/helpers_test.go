@@ -53,6 +53,17 @@ func readLedger(t testing.TB, path string) []ledger.Record {
 	return rp.Records
 }
 
+// envelopeRecords drops the connection events.
+func envelopeRecords(recs []ledger.Record) []ledger.Record {
+	var out []ledger.Record
+	for _, r := range recs {
+		if r.Ev != ledger.EvLogin && r.Ev != ledger.EvDown {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // sumWindows folds windows into per-second counts.
 func sumWindows(into map[int64]*Counts, ws []Window) {
 	for i := range ws {

@@ -75,16 +75,25 @@ type loop struct {
 	sockWake bool
 	oob      [8]uint64 // control messages of a read, aligned for a cmsghdr
 
-	servers   []endpoint    // the engine's, with sockaddrs of the loop's own
-	bind      unix.Sockaddr // likewise
-	conns     []conn        // owned users, sorted by uid
-	owned     []schedule.Range
-	up        int // conns in stUp
-	pc        pacer
-	dials     minHeap[uint32] // users waiting for a dial, by retryAt
-	dialWake  int64           // when to look at dials again; 0 when none wait
-	opensDue  minHeap[openTimer]
-	opens     map[openKey]int64 // OPENs awaiting OPEN_RESP: intended time
+	servers  []endpoint    // the engine's, with sockaddrs of the loop's own
+	bind     unix.Sockaddr // likewise
+	conns    []conn        // owned users, sorted by uid
+	owned    []schedule.Range
+	up       int // conns in stUp
+	pc       pacer
+	dials    minHeap[uint32] // users waiting for a dial, by retryAt
+	dialWake int64           // when to look at dials again; 0 when none wait
+	opensDue minHeap[openTimer]
+	opens    map[openKey]int64 // OPENs awaiting OPEN_RESP: intended time
+	// opening holds every envelope this loop's users are opening or have
+	// opened, so that each is opened once however many times its ENVELOPE
+	// comes (delivery is at least once).
+	opening map[openKey]struct{}
+	// reopen lists, per user, the OPENs its connection lost (in flight,
+	// or due while it was down): they are sent again after its next
+	// login. A repeated OPEN is paid once and answered with the same share,
+	// so the client gets the share the server may already have paid.
+	reopen    map[uint32][]uint32
 	nextSweep int64
 	// SHAKEs awaiting an answer, in the order sent (which is the order of
 	// their intended times), so that the timeout check costs what expires
@@ -106,7 +115,7 @@ type loop struct {
 
 func newLoop(e *Engine, id int, base int64) (*loop, error) {
 	l := &loop{e: e, id: id, ep: -1, tfd: -1, efd: -1, done: make(chan struct{}),
-		opens: make(map[openKey]int64), rbuf: make([]byte, readBufLen),
+		opens: make(map[openKey]int64), opening: make(map[openKey]struct{}), reopen: make(map[uint32][]uint32), rbuf: make([]byte, readBufLen),
 		wbuf: make([]byte, 0, wire.MaxFrameLen), events: make([]unix.EpollEvent, 256)}
 	l.wins.init(base)
 	for _, ep := range e.servers {
@@ -489,12 +498,16 @@ func (l *loop) openDue(now int64) {
 		w := &l.wins.at(at).c
 		if c.state != stUp {
 			w.OpenMissed++
+			l.reopen[t.uid] = append(l.reopen[t.uid], t.env)
 			continue
 		}
 		fr := wire.Open(uint64(now/int64(time.Second)), c.uid, t.env)
 		if err := l.write(c, &fr); err != nil {
 			w.OpenMissed++
-			if err != errBlocked {
+			if err == errBlocked {
+				l.opensDue.Push(now+l.openDelay()+int64(time.Millisecond), t)
+			} else {
+				l.reopen[t.uid] = append(l.reopen[t.uid], t.env)
 				l.closeConn(i, now, whyClosed)
 			}
 			continue
@@ -592,7 +605,12 @@ func (l *loop) flush() {
 	}
 	acks := l.batch
 	l.batch = nil
-	l.e.journal.AppendAsync(func(err error) { l.postAcks(acks, err) }, l.recs...)
+	if len(acks) == 0 {
+		// Connection events only: no counter waits for them, no wake-up.
+		l.e.journal.AppendAsync(l.e.journalDone, l.recs...)
+	} else {
+		l.e.journal.AppendAsync(func(err error) { l.postAcks(acks, err) }, l.recs...)
+	}
 	clear(l.recs)
 	l.recs = l.recs[:0]
 }

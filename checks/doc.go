@@ -15,6 +15,14 @@
 // user, how far the server's figures may exceed what the clients
 // acknowledged. A difference beyond that bound is a Discrepancy.
 //
+// Faults are bounded by what the ledgers prove about them, never excused
+// wholesale: a server restarted after a crash may count less than it
+// received, by at most its crash window's bound (Server.UnknownCounts),
+// and an ENVELOPE that never arrived is excused only by a loss of the
+// recipient's connection the agent journaled at or after it; the same
+// missing ENVELOPE on a connection never reset is a discrepancy. The
+// journal checks always run, even when a server's counters are lost.
+//
 // Inputs scale to millions of users: envelopes and users are keyed by
 // packed integers and matched by sort-merge, not by maps of strings.
 package checks

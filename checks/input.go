@@ -26,6 +26,16 @@ type Server struct {
 	// Stats is the server's shake pool figures from its admin API; nil
 	// when unavailable, which skips the pool balance checks.
 	Stats *PoolStats `json:"stats,omitempty"`
+	// UnknownCounts bounds what the server's per-user counters may miss:
+	// after a crash they resume from the last checkpoint (and the journal),
+	// so the requests received between that checkpoint and the crash are
+	// in no counter. Each entry says users UIDs sent at most Count requests
+	// (SHAKE or OPEN) in that window, all together; Srv is left empty.
+	UnknownCounts []UnknownShakes `json:"unknown_counts,omitempty"`
+	// CountersLost says the per-user counters cannot be trusted at all (a
+	// restart with no checkpoint to resume from): the request checks are
+	// skipped for this server, the journal checks still run.
+	CountersLost bool `json:"counters_lost,omitempty"`
 }
 
 // PoolStats is a server's shake envelope figures ("shake" in GET
@@ -44,7 +54,9 @@ type Agent struct {
 	Name string `json:"name"`
 	// Records is the agent's journal: grant (SHAKE_RESP 14), notify
 	// (ENVELOPE, with "to" and "amount") and open (OPEN_RESP), each with
-	// "srv". An empty "srv" is allowed only when the run has one server.
+	// "srv", and the connection events login and down. An empty "srv" is
+	// allowed only when the run has one server. A down record excuses the
+	// ENVELOPEs written to that user before it that never arrived.
 	Records []ledger.Record `json:"records,omitempty"`
 	// Users is the agent's per-user counters, each with "srv" (same rule).
 	// A user may appear in several agents (re-planned after a failure):

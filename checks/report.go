@@ -140,6 +140,19 @@ type Unknown struct {
 	NotificationsUnreceived uint64 `json:"notifications_unreceived"` // ENVELOPEs servers wrote that clients never got
 	RecipientsNotNotified   uint64 `json:"recipients_not_notified"`  // recipients gone before their ENVELOPE was written
 	OpensUnreceived         Amount `json:"opens_unreceived"`         // shares servers paid whose OPEN_RESP clients never got
+
+	// Connection churn: losses of logged-in connections and logins the
+	// agents journaled, and the ENVELOPEs (written or due) that a later
+	// loss of the recipient's connection excused.
+	ConnectionLosses         uint64 `json:"connection_losses"`
+	Logins                   uint64 `json:"logins"`
+	NotificationsLostOnReset uint64 `json:"notifications_lost_on_reset"`
+
+	// Server crashes: what the servers' counters may miss between their
+	// last checkpoint and the crash, and how much of it the clients'
+	// figures needed.
+	ServerCountsBound uint64 `json:"server_counts_bound"`
+	ServerCountsUsed  uint64 `json:"server_counts_used"`
 }
 
 // Discrepancy is one fault: a figure the two sides (or a side and its own

@@ -81,12 +81,28 @@ func (v *verifier) users() error {
 		}
 	}
 	sortIfNeeded(cr)
-	slices.SortFunc(pr, func(a, b pref) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.pool, b.pool)) })
+	byPool := func(a, b pref) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.pool, b.pool)) }
+	slices.SortFunc(pr, byPool)
+	var spr []pref
+	for si := range v.in.Servers {
+		if !v.admin[si] {
+			continue
+		}
+		for _, p := range v.in.Servers[si].UnknownCounts {
+			v.rep.Unknown.ServerCountsBound += p.Count
+			n := int32(len(v.spoolLeft))
+			v.spoolLeft = append(v.spoolLeft, p.Count)
+			for _, uid := range p.UIDs {
+				spr = append(spr, pref{key: userKey(si, uid), pool: n})
+			}
+		}
+	}
+	slices.SortFunc(spr, byPool)
 	slices.SortFunc(v.missing, compareMissing)
 
-	ms := v.missing
-	var si, ci, pi, mi int
-	var pools []int32
+	ms, ds := v.missing, v.downs
+	var si, ci, pi, qi, mi, di int
+	var pools, spools []int32
 	for {
 		k, ok := uint64(0), false
 		head := func(has bool, key uint64) {
@@ -98,6 +114,7 @@ func (v *verifier) users() error {
 		head(ci < len(cr), at(cr, ci))
 		head(pi < len(pr), atP(pr, pi))
 		head(mi < len(ms), atM(ms, mi))
+		head(qi < len(spr), atP(spr, qi))
 		if !ok {
 			return nil
 		}
@@ -113,12 +130,23 @@ func (v *verifier) users() error {
 		for ; pi < len(pr) && pr[pi].key == k; pi++ {
 			pools = append(pools, pr[pi].pool)
 		}
+		spools = spools[:0]
+		for ; qi < len(spr) && spr[qi].key == k; qi++ {
+			spools = append(spools, spr[qi].pool)
+		}
 		mj := mi
 		for mj < len(ms) && ms[mj].user == k {
 			mj++
 		}
-		v.user(k, &su, &cu, pools, ms[mi:mj])
-		mi = mj
+		for di < len(ds) && ds[di].user < k {
+			di++
+		}
+		dj := di
+		for dj < len(ds) && ds[dj].user == k {
+			dj++
+		}
+		v.user(k, &su, &cu, userBounds{pools: pools, spools: spools, downs: ds[di:dj]}, ms[mi:mj])
+		mi, di = mj, dj
 	}
 }
 
@@ -185,8 +213,17 @@ func (q *ClientRequests) addUser(u *ledger.ClientUser) {
 //	OPENs answered <= server OPENs <= OPENs sent + after-checkpoint
 //
 // after-checkpoint is drawn from the agents' UnknownShakes bounds, only as
-// much as this user needs.
-func (v *verifier) user(k uint64, su *ServerRequests, cu *ClientRequests, pools []int32, ms []missing) {
+// much as this user needs. A server that crashed may count less than it
+// received, by what its counters missed between their last checkpoint and
+// the crash (its UnknownCounts bounds, drawn alike): every lower bound
+// above then holds for the server's counters plus that draw.
+//
+// An ENVELOPE the client never received (written, or due to a recipient
+// the server found gone) is excused by a loss of the recipient's
+// connection at or after it, which the agent journaled: the reset could
+// have swallowed it. With no such loss around it, it is a discrepancy.
+func (v *verifier) user(k uint64, su *ServerRequests, cu *ClientRequests, b userBounds, ms []missing) {
+	pools := b.pools
 	srv, uid := keySrv(k), keyLow(k)
 	sum := &v.rep.Servers[srv]
 	sum.Client.Requests.add(cu)
@@ -199,6 +236,7 @@ func (v *verifier) user(k uint64, su *ServerRequests, cu *ClientRequests, pools 
 	if !v.admin[srv] {
 		return
 	}
+	counted := !v.in.Servers[srv].CountersLost
 	q := &sum.Server.Requests
 	q.Shake += su.Shake
 	q.Got += su.Got
@@ -207,6 +245,7 @@ func (v *verifier) user(k uint64, su *ServerRequests, cu *ClientRequests, pools 
 	q.Open += su.Open
 
 	ms = v.excuseDown(ms, pools)
+	ms = v.excuseReset(ms, b.downs)
 	var mg, mn, mo uint64
 	for i := range ms {
 		switch ms[i].what {
@@ -230,21 +269,48 @@ func (v *verifier) user(k uint64, su *ServerRequests, cu *ClientRequests, pools 
 			negative = i
 		}
 	}
-	need := max(0, diff(su.Shake, cu.Shake), diff(max(beyond, mg), lp), diff(mn, lp),
-		diff(mo, openUnanswered), diff(su.Open, cu.OpenSent))
+	if !counted {
+		// Only the journal's events are settled against the clients'.
+		beyond, negative = 0, -1
+	}
+	need := max(0, diff(max(beyond, mg), lp), diff(mn, lp), diff(mo, openUnanswered))
+	if counted {
+		need = max(need, diff(su.Shake, cu.Shake), diff(su.Open, cu.OpenSent))
+	}
 	x := v.draw(pools, uint64(need))
 	un.AfterCheckpointUsed += x
 	slack := lp + x
 	name := v.name(srv)
 
-	if su.Shake < acked || su.Shake > cu.Shake+x {
+	// What the server's counters missed in a crash window, if anything.
+	var short uint64 // results the client received beyond the server's count
+	for _, e := range exc {
+		if e < 0 {
+			short += uint64(-e)
+		}
+	}
+	var y uint64
+	if counted && len(b.spools) > 0 {
+		y = v.drawServer(b.spools, uint64(max(0, diff(acked, su.Shake), int64(short), diff(cu.OpenAnswered, su.Open))))
+		un.ServerCountsUsed += y
+		if short <= y {
+			negative = -1
+		}
+	}
+
+	switch {
+	case !counted:
+		// The request checks are listed as skipped.
+	case su.Shake+y < acked || su.Shake > cu.Shake+x:
 		v.disc.add(Discrepancy{Kind: KindShakeCount, Server: name, UID: ptr(uid),
 			ServerValue: int64(su.Shake), ClientValue: int64(cu.Shake),
-			Detail: fmt.Sprintf("server received %d SHAKEs; client sent %d, %d answered, %d after its checkpoint", su.Shake, cu.Shake, acked, x)})
-	} else {
-		un.ShakesUnacknowledged += su.Shake - acked
+			Detail: fmt.Sprintf("server received %d SHAKEs; client sent %d, %d answered, %d after its checkpoint, %d in the server's crash window", su.Shake, cu.Shake, acked, x, y)})
+	default:
+		un.ShakesUnacknowledged += sub(su.Shake, acked)
 	}
-	if negative >= 0 || beyond > slack {
+	switch {
+	case !counted:
+	case negative >= 0 || beyond > slack:
 		r := negative
 		if r < 0 {
 			for i, e := range exc {
@@ -260,10 +326,10 @@ func (v *verifier) user(k uint64, su *ServerRequests, cu *ClientRequests, pools 
 			ServerValue: int64(sv[r]), ClientValue: int64(cv[r]),
 			Detail: fmt.Sprintf("SHAKE_RESP sent/received: got %d/%d, none %d/%d, overloaded %d/%d; %d outcomes unknown",
 				su.Got, cu.Got, su.None, cu.None, su.Overloaded, cu.Overloaded, slack)})
-	} else {
+	default:
 		un.ResultsUnreceived += beyond
 	}
-	if su.Open < cu.OpenAnswered || su.Open > cu.OpenSent+x {
+	if counted && (su.Open+y < cu.OpenAnswered || su.Open > cu.OpenSent+x) {
 		v.disc.add(Discrepancy{Kind: KindOpenCount, Server: name, UID: ptr(uid),
 			ServerValue: int64(su.Open), ClientValue: int64(cu.OpenSent),
 			Detail: fmt.Sprintf("server received %d OPENs; client sent %d, %d answered, %d after its checkpoint", su.Open, cu.OpenSent, cu.OpenAnswered, x)})
@@ -333,6 +399,49 @@ func (v *verifier) excuseDown(ms []missing, pools []int32) []missing {
 		out = append(out, m)
 	}
 	return out
+}
+
+// userBounds is what may excuse one user's events: the agents'
+// after-checkpoint bounds it may draw on, the servers' crash-window
+// bounds, and its connection losses (sorted by time).
+type userBounds struct {
+	pools, spools []int32
+	downs         []down
+}
+
+// excuseReset drops from ms the ENVELOPEs the client never received
+// (written, or due to a recipient gone) when the client journaled a loss
+// of the user's connection at or after them (less ResetSlack): a reset
+// could have swallowed them. They are counted in
+// Unknown.NotificationsLostOnReset. ms keeps its order.
+func (v *verifier) excuseReset(ms []missing, downs []down) []missing {
+	if len(downs) == 0 {
+		return ms
+	}
+	last := downs[len(downs)-1].t
+	out := ms[:0]
+	for _, m := range ms {
+		if (m.what == missNotify || m.what == missRecipient) && last >= m.t-ResetSlack {
+			v.rep.Unknown.NotificationsLostOnReset++
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// drawServer takes up to need from the user's server crash-window bounds.
+func (v *verifier) drawServer(pools []int32, need uint64) uint64 {
+	var got uint64
+	for _, p := range pools {
+		if got == need {
+			break
+		}
+		take := min(v.spoolLeft[p], need-got)
+		v.spoolLeft[p] -= take
+		got += take
+	}
+	return got
 }
 
 // settle returns how many of the oldest events exceed the budget.

@@ -97,6 +97,8 @@ func (v *verifier) loadRecords() error {
 			case ledger.EvOpen:
 				r.kind = rOpen
 				side.Opened.add(rec.Amount)
+			case ledger.EvLogin, ledger.EvDown, ledger.EvRelease:
+				continue // the server's view of its connections and releases
 			default:
 				return fmt.Errorf("server %s record %d: %w: %q", s.Name, ri, ErrBadRecord, rec.Ev)
 			}
@@ -132,6 +134,13 @@ func (v *verifier) loadRecords() error {
 				}
 				r.kind = cOpen
 				side.Opened.add(rec.Amount)
+			case ledger.EvDown:
+				v.downs = append(v.downs, down{user: userKey(si, rec.UID), t: rec.T})
+				v.rep.Unknown.ConnectionLosses++
+				continue
+			case ledger.EvLogin:
+				v.rep.Unknown.Logins++
+				continue
 			default:
 				return fmt.Errorf("agent %s record %d: %w: %q", a.Name, ri, ErrBadRecord, rec.Ev)
 			}
@@ -139,8 +148,21 @@ func (v *verifier) loadRecords() error {
 		}
 	}
 	slices.SortFunc(v.rows, compareRow)
+	slices.SortFunc(v.downs, func(a, b down) int { return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.t, b.t)) })
 	return nil
 }
+
+// down is a connection loss an agent journaled.
+type down struct {
+	user uint64 // server<<32 | uid
+	t    int64  // Unix ms
+}
+
+// ResetSlack is how far before an ENVELOPE's time (its send or its
+// notify record) a recipient's connection loss still excuses it: the
+// server may pick a recipient, or write to a connection, that the client
+// already saw reset, and the two clocks differ by a little.
+const ResetSlack = 2000 // ms
 
 func (v *verifier) setTo(r *row, to []uint32) {
 	r.to = int32(len(v.arena))

@@ -78,7 +78,9 @@ func (v *verifier) sentEnvelope(srv int, env uint32, g *group) {
 		case !sN && !cN:
 			v.missing = append(v.missing, missing{user: userKey(srv, u), t: send.t, env: env, amount: amount, what: missRecipient})
 		case sN && !cN:
-			v.missing = append(v.missing, missing{user: userKey(srv, u), t: send.t, env: env, amount: amount, what: missNotify})
+			// Timed by the last ENVELOPE written: a reset after it may have
+			// swallowed it.
+			v.missing = append(v.missing, missing{user: userKey(srv, u), t: lastOfUID(sn, u), env: env, amount: amount, what: missNotify})
 		}
 	}
 	v.flagged = flagged
@@ -246,6 +248,17 @@ func countUID(rs []row, uid uint32) int {
 		}
 	}
 	return n
+}
+
+// lastOfUID is the latest time of uid's rows.
+func lastOfUID(rs []row, uid uint32) int64 {
+	var t int64
+	for i := range rs {
+		if rs[i].uid == uid {
+			t = max(t, rs[i].t)
+		}
+	}
+	return t
 }
 
 func shareOf(rs []row, uid uint32) uint32 {

@@ -75,6 +75,12 @@ type verifier struct {
 	// poolSpan is each bound's span [from, to] in Unix ms; zero when the
 	// bound gives none.
 	poolSpan [][2]int64
+	// spoolLeft is what is left of each server's UnknownCounts bound
+	// (numbered across servers).
+	spoolLeft []uint64
+	// downs is every connection loss the agents journaled, by user then
+	// time.
+	downs []down
 
 	scratchS, scratchC   []row    // reused by shakeEnvelope
 	flagged, flaggedOpen []uint32 // reused by sentEnvelope
@@ -127,6 +133,11 @@ func (v *verifier) skip(i int) {
 	}
 	if s.Stats == nil {
 		add(CheckPoolBalance, "server pool stats missing")
+	}
+	if s.CountersLost {
+		const why = "server restarted with no counters checkpoint to resume from: its per-user counters are unknown"
+		add(CheckShakeRequests, why)
+		add(CheckOpenRequests, why)
 	}
 }
 

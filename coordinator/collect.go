@@ -140,11 +140,19 @@ type serverStats struct {
 	Shake     checks.PoolStats `json:"shake"`
 	Releasing admin.Releasing  `json:"releasing"`
 	UptimeS   float64          `json:"uptime_s"`
+	// Restarts are the server's starts after a crash, each with the window
+	// its per-user counters missed.
+	Restarts []serverRestart `json:"restarts"`
 }
+
+// serverRestart is one of a server's restarts after a crash (server
+// clock, Unix ms): its counters missed the requests received from
+// CheckpointMillis to RestartMillis; not Bounded, they are lost.
+type serverRestart = admin.Restart
 
 func (c *Coordinator) fetchStats(ctx context.Context, a api.Admin) (serverStats, error) {
 	st, err := c.adminClient(a).Stats(ctx)
-	return serverStats{Shake: checks.PoolStats(st.Shake), Releasing: st.Releasing, UptimeS: st.UptimeS}, err
+	return serverStats{Shake: checks.PoolStats(st.Shake), Releasing: st.Releasing, UptimeS: st.UptimeS, Restarts: st.Restarts}, err
 }
 
 // fetchServer takes one server's journal, users and stats. Stats come
@@ -207,25 +215,7 @@ func unknownShakes(users []schedule.Range, servers []string, up *api.AgentLedger
 	for _, rs := range up.Restarts {
 		lo := rs.CheckpointMillis*int64(time.Millisecond) - int64(RestartSlack)
 		hi := rs.RestartMillis * int64(time.Millisecond)
-		counts := make([]uint64, n)
-		for i, e := range hist {
-			end := int64(1<<63 - 1)
-			if i+1 < len(hist) {
-				end = hist[i+1].start
-			}
-			if e.plan == nil || end <= lo || e.start >= hi {
-				continue
-			}
-			cur := e.plan.Cursor(users, max(lo, e.start))
-			stop := min(hi, end)
-			for {
-				f, ok := cur.Next()
-				if !ok || f.At >= stop {
-					break
-				}
-				counts[f.UID%n]++
-			}
-		}
+		counts := windowFires(users, n, lo, hi, hist)
 		for _, r := range up.Records {
 			t := r.T * int64(time.Millisecond)
 			if r.Ev != ledger.EvNotify || t < lo || t >= hi {
@@ -251,3 +241,80 @@ func unknownShakes(users []schedule.Range, servers []string, up *api.AgentLedger
 // RestartSlack widens a restart's unknown span before the checkpoint: a
 // fire written that late after its intended time was not yet counted.
 const RestartSlack = 2 * time.Second
+
+// windowFires counts, per server (uid mod n), the fires the plans in
+// force gave users in [lo, hi) (Unix ns).
+func windowFires(users []schedule.Range, n uint32, lo, hi int64, hist []epoch) []uint64 {
+	counts := make([]uint64, n)
+	for i, e := range hist {
+		end := int64(1<<63 - 1)
+		if i+1 < len(hist) {
+			end = hist[i+1].start
+		}
+		if e.plan == nil || end <= lo || e.start >= hi {
+			continue
+		}
+		cur := e.plan.Cursor(users, max(lo, e.start))
+		stop := min(hi, end)
+		for {
+			f, ok := cur.Next()
+			if !ok || f.At >= stop {
+				break
+			}
+			counts[f.UID%n]++
+		}
+	}
+	return counts
+}
+
+// serverUnknownCounts bounds, for each crash of server i, what its
+// per-user counters missed: every fire the plans in force gave its users
+// from RestartSlack before its last checkpoint to its restart, plus one
+// OPEN per ENVELOPE its users journaled then (and one per login, which
+// may bring envelopes again), one entry per agent holding them. lost is
+// set when a restart left nothing to bound it by.
+func serverUnknownCounts(i int, servers []string, held map[string][]schedule.Range, ups map[string]*api.AgentLedger,
+	hist []epoch, restarts []serverRestart) (out []checks.UnknownShakes, lost bool) {
+	n := uint32(len(servers))
+	names := make([]string, 0, len(held))
+	for name := range held {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, rs := range restarts {
+		if !rs.Bounded {
+			lost = true
+			continue
+		}
+		lo := rs.CheckpointMillis*int64(time.Millisecond) - int64(RestartSlack)
+		hi := rs.RestartMillis*int64(time.Millisecond) + int64(RestartSlack)
+		for _, name := range names {
+			var uids []uint32
+			for _, r := range held[name] {
+				for u := r.Lo; u < r.Hi; u++ {
+					if u%n == uint32(i) {
+						uids = append(uids, u)
+					}
+				}
+			}
+			if len(uids) == 0 {
+				continue
+			}
+			count := windowFires(held[name], n, lo, hi, hist)[i]
+			if up := ups[name]; up != nil {
+				for _, r := range up.Records {
+					t := r.T * int64(time.Millisecond)
+					if (r.Ev != ledger.EvNotify && r.Ev != ledger.EvLogin) || t < lo || t >= hi {
+						continue
+					}
+					if r.Srv == servers[i] || (r.Srv == "" && n == 1) {
+						count++
+					}
+				}
+			}
+			out = append(out, checks.UnknownShakes{UIDs: uids, Count: count,
+				FromMillis: lo / int64(time.Millisecond), ToMillis: hi / int64(time.Millisecond)})
+		}
+	}
+	return out, lost
+}

@@ -323,5 +323,6 @@ func (c *Coordinator) Status() api.Status {
 	}
 	h := c.http.Stats()
 	st.HTTP = api.HTTPStatus{ClosedByDeadline: h.ClosedByDeadline, TooLarge: h.TooLarge}
+	st.Releases = c.srv.releases()
 	return st
 }

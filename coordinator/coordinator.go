@@ -37,8 +37,10 @@ type Coordinator struct {
 	nextID  uint64        // mu: the next plan ID
 	// history is every plan the agents ran, in order of start, for the
 	// target of each second; a nil plan marks a disconnect.
-	history []epoch     // mu
-	vs      verifyState // mu
+	history []epoch // mu
+	// histSaved is HistoryFile as last written. mu.
+	histSaved []byte
+	vs        verifyState // mu
 
 	host hostCounters // atomic
 	http httpserve.Counters
@@ -78,6 +80,17 @@ func New(cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
+	hist, err := readHistory(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(hist); n > 0 && hist[n-1].plan != nil {
+		// The run before ends here: this coordinator has none until the
+		// next connect, and its agents stop when they register again.
+		hist = append(hist, epoch{start: cfg.Now().UnixNano()})
+		cfg.Logger.Info("restarted: the plans of the run before are kept for verification; connect again to go on",
+			"epochs", n, "last_plan", hist[n-1].plan.ID)
+	}
 	tl, err := openTimeline(cfg.DataDir, cfg.Sink, cfg.Logger)
 	if err != nil {
 		return nil, err
@@ -89,6 +102,7 @@ func New(cfg Config) (*Coordinator, error) {
 		reg:     registry{byName: map[string]*agent{}},
 		changed: make(chan struct{}),
 		nextID:  last + 1,
+		history: hist,
 		stop:    make(chan struct{}),
 	}, nil
 }
@@ -218,6 +232,7 @@ func targetAt(hist []epoch, sec int64) int64 {
 
 // bumpLocked publishes a change of assignments. mu must be held.
 func (c *Coordinator) bumpLocked() {
+	c.saveHistoryLocked()
 	c.version++
 	close(c.changed)
 	c.changed = make(chan struct{})

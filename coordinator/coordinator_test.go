@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -425,5 +426,41 @@ func TestPlanIDsSurviveRestart(t *testing.T) {
 	defer c2.Close()
 	if c2.nextID != resp.PlanID+1 {
 		t.Fatalf("restarted coordinator's next plan %d, want %d: agents would ignore it", c2.nextID, resp.PlanID+1)
+	}
+}
+
+// TestPlanHistorySurvivesRestart: the plans the agents ran, with the rate
+// changes, are kept in the data dir, so that a verification after a
+// restart still bounds the crashes before it by them; the run before ends
+// at the restart.
+func TestPlanHistorySurvivesRestart(t *testing.T) {
+	h := newHarness(t)
+	h.register("h01", 10)
+	var resp api.ConnectResponse
+	h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"127.0.0.1:1"}, Users: 10}, &resp)
+	h.do(testToken, "POST", api.PathQPS, api.QPSRequest{Q: 7}, nil)
+	h.c.mu.Lock()
+	want := make([]epoch, len(h.c.history))
+	for i, e := range h.c.history {
+		want[i] = epoch{start: e.start, plan: clonePlan(e.plan)}
+	}
+	h.c.mu.Unlock()
+	h.c.Close()
+	c2, err := New(Config{DataDir: h.dir, Token: testToken, Now: h.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	got := c2.history
+	if len(want) == 0 || len(got) != len(want)+1 || got[len(got)-1].plan != nil {
+		t.Fatalf("history after restart: %d epochs %+v, want the %d before and the end of the run", len(got), got, len(want))
+	}
+	for i := range want {
+		if got[i].start != want[i].start || !reflect.DeepEqual(got[i].plan, want[i].plan) {
+			t.Fatalf("epoch %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if q := got[len(want)-1].plan.RateAt(h.clk.Now().Add(time.Hour).UnixNano()); q != 7 {
+		t.Fatalf("the rate set before the restart is %d in the saved plan, want 7", q)
 	}
 }

@@ -34,6 +34,12 @@ const (
 // shakeStats is a server's GET /v1/stats; ShakePerSecond is read here.
 type shakeStats = admin.Stats
 
+// serverRelease is a server's release as the coordinator reports it.
+func serverRelease(url string, r *admin.ReleaseState) api.ServerRelease {
+	return api.ServerRelease{Admin: url, Kind: r.Kind, Total: r.Total, Done: r.Done, Rate: r.Rate,
+		StartedMillis: r.StartedMillis, State: r.State, Why: r.Why}
+}
+
 // serverRates polls the target servers' admin APIs for their per-second
 // SHAKE arrivals and keeps them until the timeline writes those seconds.
 // Polls run on their own goroutine; the timeline only reads what has
@@ -51,6 +57,10 @@ type serverRates struct {
 	targets []string                 // mu
 	series  map[string]*serverSeries // mu: by admin URL
 	errs    int64                    // mu: failed polls, all servers
+	// reported holds the interrupted releases already put on the
+	// timeline, by admin URL, kind and start; fresh are those not yet.
+	reported map[string]bool     // mu
+	fresh    []api.ServerRelease // mu
 }
 
 // serverSeries is what one server reported.
@@ -64,13 +74,15 @@ type serverSeries struct {
 	lastLog time.Time
 	quiet   int64          // failures not logged since lastLog
 	info    api.ServerInfo // the connection counters of the last answer, and the last error
+	// releases is the last release of each kind, as last polled.
+	releases []api.ServerRelease
 }
 
 func newServerRates(client *http.Client, log *slog.Logger) *serverRates {
 	return &serverRates{
 		client: client, log: log,
 		interval: DefaultServerPoll, timeout: DefaultServerPollTimeout,
-		series: map[string]*serverSeries{},
+		series: map[string]*serverSeries{}, reported: map[string]bool{},
 	}
 }
 
@@ -155,6 +167,20 @@ func (r *serverRates) merge(url string, st shakeStats, err error, now time.Time)
 	s.info = api.ServerInfo{Admin: url, Polled: true, Connections: st.Connections, Open: l.Open,
 		MaxConnections: l.MaxConnections, Refused: l.Refused, EvictedBeforeLogin: l.EvictedBeforeLogin,
 		LoginTimeouts: l.LoginTimeouts, FrameTimeouts: l.FrameTimeouts}
+	s.releases = s.releases[:0]
+	for _, rel := range []*admin.ReleaseState{st.Releases.Shake, st.Releases.Send} {
+		if rel != nil {
+			s.releases = append(s.releases, serverRelease(url, rel))
+		}
+	}
+	for i := range st.Interrupted {
+		rel := &st.Interrupted[i]
+		key := fmt.Sprintf("%s %s %d", url, rel.Kind, rel.StartedMillis)
+		if !r.reported[key] {
+			r.reported[key] = true
+			r.fresh = append(r.fresh, serverRelease(url, rel))
+		}
+	}
 	newest := int64(0)
 	for _, p := range st.ShakePerSecond {
 		s.counts[p[0]] = p[1]
@@ -223,6 +249,28 @@ func (r *serverRates) servers() []api.ServerInfo {
 	return out
 }
 
+// releases is every target server's last releases, as last polled.
+func (r *serverRates) releases() []api.ServerRelease {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []api.ServerRelease
+	for _, u := range r.targets {
+		if s := r.series[u]; s != nil {
+			out = append(out, s.releases...)
+		}
+	}
+	return out
+}
+
+// takeInterrupted hands out the interrupted releases not handed out yet.
+func (r *serverRates) takeInterrupted() []api.ServerRelease {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.fresh
+	r.fresh = nil
+	return out
+}
+
 // failures is the count of failed polls since the coordinator started.
 func (r *serverRates) failures() int64 {
 	r.mu.Lock()
@@ -272,5 +320,15 @@ func (c *Coordinator) pollServers() {
 			continue
 		}
 		c.srv.poll(ctx, admins, now)
+		if fresh := c.srv.takeInterrupted(); len(fresh) > 0 {
+			c.mu.Lock()
+			for _, rel := range fresh {
+				c.log.Error("a server reports a release interrupted", "admin", rel.Admin, "kind", rel.Kind,
+					"done", rel.Done, "total", rel.Total, "why", rel.Why)
+				c.eventLocked(now, api.Event{Kind: "release_interrupted",
+					Detail: fmt.Sprintf("%s: %s release interrupted, %d of %d released (%s)", rel.Admin, rel.Kind, rel.Done, rel.Total, rel.Why)})
+			}
+			c.mu.Unlock()
+		}
 	}
 }

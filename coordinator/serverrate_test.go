@@ -281,3 +281,45 @@ func TestTimelineWaitsForServers(t *testing.T) {
 		t.Fatalf("zero count not written: %s", b)
 	}
 }
+
+// TestServerRatesReportInterruptedReleases: a real server restarted on a
+// data dir whose shake release a stop cut short reports it; the poller
+// shows each server's last releases (how many of how many) and hands the
+// interrupted one out once, for the timeline.
+func TestServerRatesReportInterruptedReleases(t *testing.T) {
+	dir := t.TempDir()
+	cfg := server.Config{DataDir: dir, Sets: 2, Logger: slog.New(slog.DiscardHandler), AdminToken: "tok"}
+	s1, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Shake(server.ShakeRequest{Rate: 1, Total: 500}); err != nil {
+		t.Fatal(err)
+	}
+	s1.Close()
+	s2, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	adm := httptest.NewServer(s2.Admin())
+	defer adm.Close()
+	admins := []api.Admin{{URL: adm.URL, Token: "tok"}}
+
+	r := newServerRates(http.DefaultClient, slog.New(slog.DiscardHandler))
+	r.poll(context.Background(), admins, time.Now())
+	rels := r.releases()
+	if len(rels) != 1 || rels[0].Kind != "shake" || rels[0].State != "interrupted" || rels[0].Total != 500 ||
+		rels[0].Done >= 500 || rels[0].Admin != adm.URL {
+		t.Fatalf("releases %+v: want the shake release, interrupted", rels)
+	}
+	fresh := r.takeInterrupted()
+	if len(fresh) != 1 || fresh[0].Done != rels[0].Done {
+		t.Fatalf("interrupted %+v", fresh)
+	}
+	// Polled again, it is not reported twice.
+	r.poll(context.Background(), admins, time.Now())
+	if again := r.takeInterrupted(); len(again) != 0 {
+		t.Fatalf("reported twice: %+v", again)
+	}
+}

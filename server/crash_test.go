@@ -102,6 +102,17 @@ func TestCrashLosesNothingTheClientSaw(t *testing.T) {
 	}
 	t.Logf("client saw %d grants; journal: %d issued, %d granted", len(got), len(issued), len(granted))
 	mu.Unlock()
+	var userRows []ledger.ServerUser
+	for _, line := range bytes.Split(srv2.get("/v1/users"), []byte("\n")) {
+		if len(line) > 0 {
+			var u ledger.ServerUser
+			if err := json.Unmarshal(line, &u); err != nil {
+				t.Fatal(err)
+			}
+			userRows = append(userRows, u)
+		}
+	}
+	checkIncarnation(t, st, rp.Records, userRows, len(issued))
 	// issued = granted + pool, in count and cents, from stats and ledger.
 	if st.Shake.Issued != int64(len(issued)) || st.Shake.IssuedAmount != issuedAmount ||
 		st.Shake.Granted != int64(len(granted)) || st.Shake.GrantedAmount != grantedAmount ||
@@ -123,14 +134,54 @@ func TestCrashLosesNothingTheClientSaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, r := range rp.Records[len(rp.Records)-100:] {
-		if r.Ev != ledger.EvIssue || r.Env <= maxID {
+	for _, r := range rp.Records {
+		if r.Ev != ledger.EvIssue {
+			continue
+		}
+		if n++; n > len(issued) && r.Env <= maxID {
 			t.Fatalf("new record %+v collides with ids up to %#x", r, maxID)
 		}
-		n++
 	}
-	if n != 100 {
-		t.Fatal("new issues missing")
+	if n != len(issued)+100 {
+		t.Fatalf("%d issues, want %d", n, len(issued)+100)
+	}
+}
+
+// checkIncarnation checks what a restart after a SIGKILL reports: one
+// restart with the window its counters missed, the release it cut short
+// (how many of how many), and per-user counters that resumed from the
+// checkpoint and the journal, not from zero.
+func checkIncarnation(t *testing.T, st Stats, recs []ledger.Record, users []ledger.ServerUser, issued int) {
+	t.Helper()
+	if st.Incarnation != 2 || len(st.Restarts) != 1 {
+		t.Fatalf("incarnation %d, restarts %+v: want the second, after one crash", st.Incarnation, st.Restarts)
+	}
+	if r := st.Restarts[0]; !r.Bounded || r.CheckpointMillis <= 0 || r.CheckpointMillis > r.RestartMillis || r.Incarnation != 2 {
+		t.Fatalf("restart %+v", r)
+	}
+	if len(st.Interrupted) != 1 {
+		t.Fatalf("interrupted %+v: want the shake release", st.Interrupted)
+	}
+	if in := st.Interrupted[0]; in.Kind != ledger.ReleaseShake || in.Total != 200000 || in.Done != issued || in.State != ReleaseInterrupted {
+		t.Fatalf("interrupted %+v: want shake, %d of 200000", in, issued)
+	}
+	if r := st.Releases.Shake; r == nil || r.State != ReleaseInterrupted || r.Done != issued {
+		t.Fatalf("last shake release %+v", r)
+	}
+	grants := map[uint32]uint64{}
+	for _, r := range recs {
+		if r.Ev == ledger.EvGrant {
+			grants[r.UID]++
+		}
+	}
+	for _, u := range users {
+		if u.Got != grants[u.UID] || u.Shake < u.Got+u.None {
+			t.Errorf("uid %d counters %+v; the journal has %d grants", u.UID, u, grants[u.UID])
+		}
+		delete(grants, u.UID)
+	}
+	if len(grants) > 0 {
+		t.Errorf("users with grants and no counters: %v", grants)
 	}
 }
 

@@ -8,6 +8,15 @@
 // (loop.go), each the worker of its share of the SETs (set.go), so that
 // a request costs one read and one write and no goroutine hand-off.
 //
+// Failures are survived or reported, never hidden (incarnation.go): the
+// per-user counters are checkpointed every second and resume after a
+// crash from the checkpoint and the journal, each start after a crash is
+// recorded with the window the counters missed (restarts.jsonl), a
+// release cut short is reported with how many of how many it released,
+// ENVELOPE delivery is at least once (every login of a recipient pushes
+// again the envelopes it has not opened), and logins and connection losses
+// are journaled so that verification tells a reset from a bug.
+//
 // Peers cannot hold resources forever (deadline.go, accept.go): a
 // connection must log in within LoginTimeout and finish a started frame
 // within FrameTimeout; at MaxConns a connection that never logged in makes

@@ -111,7 +111,60 @@ type release struct {
 
 	shakeRNG, sendRNG *rand.Rand // owned by the running release of each kind
 
+	// The last release of each kind on this data dir (replayed from the
+	// journal, then live), and every one cut short, oldest first.
+	lastShake, lastSend *ReleaseState
+	interrupted         []ReleaseState
+
 	sent, sentAmount atomic.Int64
+}
+
+// Release states.
+const (
+	ReleaseRunning     = "running"
+	ReleaseDone        = "done"
+	ReleaseInterrupted = "interrupted"
+)
+
+// startRelease journals a release's start and makes it the last of its
+// kind. r.mu must be held; the append waits for the disk.
+func (r *release) startRelease(kind string, total, rate int) (*ReleaseState, error) {
+	now := nowMS()
+	rec := ledger.Record{Ev: ledger.EvRelease, Kind: kind, Total: uint32(total), Rate: uint32(rate), T: now}
+	if err := r.s.j.Append(rec); err != nil {
+		return nil, fmt.Errorf("journal the release: %w", err)
+	}
+	st := &ReleaseState{Kind: kind, Total: total, Rate: rate, StartedMillis: now, State: ReleaseRunning}
+	if kind == ledger.ReleaseShake {
+		r.lastShake = st
+	} else {
+		r.lastSend = st
+	}
+	return st, nil
+}
+
+// progress counts n more envelopes released.
+func (r *release) progress(st *ReleaseState, n int) {
+	r.mu.Lock()
+	st.Done += n
+	r.mu.Unlock()
+}
+
+// end settles a release: done when all were released, else interrupted
+// for why (and logged, with how many of how many).
+func (r *release) end(st *ReleaseState, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st.State != ReleaseRunning {
+		return
+	}
+	if st.Done >= st.Total {
+		st.State = ReleaseDone
+		return
+	}
+	st.State, st.Why = ReleaseInterrupted, why
+	r.interrupted = append(r.interrupted, *st)
+	r.s.log.Error("release interrupted", "kind", st.Kind, "done", st.Done, "total", st.Total, "why", why)
 }
 
 func (r *release) init(s *Server) {
@@ -159,9 +212,14 @@ func (s *Server) StartShake(req ShakeRequest) (ShakeRequest, error) {
 	if err := s.startProducer(); err != nil {
 		return req, err
 	}
+	st, err := r.startRelease(ledger.ReleaseShake, req.Total, req.Rate)
+	if err != nil {
+		s.wg.Done()
+		return req, err
+	}
 	r.shaking = true
 	s.log.Info("shake release started", "rate", req.Rate, "total", req.Total, "min_amount", req.MinAmount, "max_amount", req.MaxAmount)
-	go r.runShake(req)
+	go r.runShake(req, st)
 	return req, nil
 }
 
@@ -186,9 +244,14 @@ func (s *Server) StartSend(req SendRequest) (SendRequest, error) {
 	if err := s.startProducer(); err != nil {
 		return req, err
 	}
+	st, err := r.startRelease(ledger.ReleaseSend, req.Total, req.Rate)
+	if err != nil {
+		s.wg.Done()
+		return req, err
+	}
 	r.sending = true
 	s.log.Info("send release started", "rate", req.Rate, "total", req.Total, "recipients", req.Recipients)
-	go r.runSend(req)
+	go r.runSend(req, st)
 	return req, nil
 }
 
@@ -227,10 +290,12 @@ func due(start time.Time, rate, total, done int) int {
 	return min(n, total, done+maxReleaseBatch)
 }
 
-func (r *release) runShake(req ShakeRequest) {
+func (r *release) runShake(req ShakeRequest, st *ReleaseState) {
 	s := r.s
 	defer s.wg.Done()
+	why := "the server stopped"
 	defer func() {
+		r.end(st, why)
 		r.mu.Lock()
 		r.shaking = false
 		r.mu.Unlock()
@@ -257,6 +322,7 @@ func (r *release) runShake(req ShakeRequest) {
 			}
 			if s.j.Err() != nil || errors.Is(err, ledger.ErrClosed) {
 				s.log.Error("shake release stopped: journal failed", "err", err)
+				why = "journal failed: " + err.Error()
 				return
 			}
 			if !s.waitJournal() {
@@ -266,6 +332,7 @@ func (r *release) runShake(req ShakeRequest) {
 		for i := range recs {
 			r.toPool(envelope{id: recs[i].Env, amount: recs[i].Amount}, true)
 		}
+		r.progress(st, n)
 		done += n
 		if !r.pace(start, done, req.Rate) {
 			return
@@ -274,10 +341,12 @@ func (r *release) runShake(req ShakeRequest) {
 	s.log.Info("shake release done", "total", req.Total, "in", time.Since(start).Round(time.Millisecond))
 }
 
-func (r *release) runSend(req SendRequest) {
+func (r *release) runSend(req SendRequest, st *ReleaseState) {
 	s := r.s
 	defer s.wg.Done()
+	why := "the server stopped"
 	defer func() {
+		r.end(st, why)
 		r.mu.Lock()
 		r.sending = false
 		r.mu.Unlock()
@@ -309,12 +378,14 @@ func (r *release) runSend(req SendRequest) {
 				}
 				if s.j.Err() != nil || errors.Is(err, ledger.ErrClosed) {
 					s.log.Error("send release stopped: journal failed", "err", err)
+					why = "journal failed: " + err.Error()
 					return
 				}
 				if !s.waitJournal() {
 					return
 				}
 			}
+			r.progress(st, len(recs))
 			for i := range recs {
 				rec := &recs[i]
 				s.sends.add(rec.Env, rec.Amount, rec.To)

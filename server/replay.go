@@ -15,14 +15,36 @@ func (s *Server) replay(rp ledger.Replay) error {
 	pooled := make(map[uint32]uint32) // issued, not yet granted: id -> amount
 	nextShake, nextSend := ShakeIDBase, SendIDBase
 	r := &s.rel
+	// A release that a crash cut short is told by its count: fewer issue
+	// (send) records after it than its total, before the next of its kind.
+	settle := func(st *ReleaseState) {
+		if st != nil && st.Done < st.Total {
+			st.State, st.Why = ReleaseInterrupted, "the server stopped before it ended (crash or stop)"
+			r.interrupted = append(r.interrupted, *st)
+		} else if st != nil {
+			st.State = ReleaseDone
+		}
+	}
 	for i := range rp.Records {
 		rec := &rp.Records[i]
 		switch rec.Ev {
+		case ledger.EvRelease:
+			st := &ReleaseState{Kind: rec.Kind, Total: int(rec.Total), Rate: int(rec.Rate), StartedMillis: rec.T, State: ReleaseRunning}
+			if rec.Kind == ledger.ReleaseShake {
+				settle(r.lastShake)
+				r.lastShake = st
+			} else {
+				settle(r.lastSend)
+				r.lastSend = st
+			}
 		case ledger.EvIssue:
 			if _, dup := pooled[rec.Env]; dup {
 				return fmt.Errorf("envelope %#x issued twice", rec.Env)
 			}
 			pooled[rec.Env] = rec.Amount
+			if r.lastShake != nil {
+				r.lastShake.Done++
+			}
 			s.sets[0].issued++
 			s.sets[0].issuedAmount += int64(rec.Amount)
 			nextShake = max(nextShake, rec.Env+1)
@@ -38,12 +60,20 @@ func (s *Server) replay(rp ledger.Replay) error {
 				return fmt.Errorf("sent envelope %#x has %d recipients", rec.Env, len(rec.To))
 			}
 			s.sends.add(rec.Env, rec.Amount, rec.To)
+			if r.lastSend != nil {
+				r.lastSend.Done++
+			}
 			r.sent.Add(1)
 			r.sentAmount.Add(int64(rec.Amount))
 			nextSend = max(nextSend, rec.Env+1)
 		case ledger.EvOpen:
 			s.sends.replayOpen(rec.Env, rec.UID, rec.Amount)
 		}
+	}
+	settle(r.lastShake)
+	settle(r.lastSend)
+	for _, st := range r.interrupted {
+		s.log.Error("a release was interrupted", "kind", st.Kind, "done", st.Done, "total", st.Total, "started_ms", st.StartedMillis)
 	}
 	ids := make([]uint32, 0, len(pooled))
 	for id := range pooled {

@@ -41,6 +41,11 @@ func TestRestartContinuesPoolsIdsAndShares(t *testing.T) {
 	a2, b2 := dial(t, addr2), dial(t, addr2)
 	a2.login(0)
 	b2.login(1)
+	// At least once: b never opened it, so its login delivers it again;
+	// a opened it, so nothing comes to a.
+	if f := b2.expect(wire.CmdEnvelope); f.Env() != env.Env() || f.Amount() != env.Amount() {
+		t.Fatalf("redelivered %v, want envelope %d", f.Fields, env.Env())
+	}
 	// The same share again, paid once; the other recipient gets the rest.
 	a2.send(wire.Open(now(), 0, env.Env()))
 	r = a2.expect(wire.CmdOpenResp)

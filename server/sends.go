@@ -19,8 +19,11 @@ type sent struct {
 // sendTable holds every sent envelope of the run. OPENs of one envelope
 // come from different SETs, hence the lock.
 type sendTable struct {
-	mu sync.Mutex // guards m
+	mu sync.Mutex // guards m and unopened
 	m  map[uint32]*sent
+	// unopened lists, per recipient, the envelopes naming it that it has
+	// not opened yet: what a login delivers again (at least once).
+	unopened map[uint32][]uint32
 
 	opened, openedAmount atomic.Int64
 }
@@ -30,7 +33,38 @@ func (t *sendTable) add(id, amount uint32, to []uint32) {
 	copy(e.to[:], to)
 	t.mu.Lock()
 	t.m[id] = e
+	if t.unopened == nil {
+		t.unopened = make(map[uint32][]uint32)
+	}
+	for i, u := range to {
+		if !contains(to[:i], u) {
+			t.unopened[u] = append(t.unopened[u], id)
+		}
+	}
 	t.mu.Unlock()
+}
+
+// markOpened takes env off uid's unopened list. t.mu must be held.
+func (t *sendTable) markOpened(env, uid uint32) {
+	l := t.unopened[uid]
+	for i, id := range l {
+		if id == env {
+			l = append(l[:i], l[i+1:]...)
+			break
+		}
+	}
+	if len(l) == 0 {
+		delete(t.unopened, uid)
+	} else {
+		t.unopened[uid] = l
+	}
+}
+
+// pending appends to dst the envelopes naming uid it has not opened.
+func (t *sendTable) pending(uid uint32, dst []uint32) []uint32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append(dst, t.unopened[uid]...)
 }
 
 // open pays uid its share of env the first time and returns the same
@@ -52,6 +86,7 @@ func (t *sendTable) open(env, uid uint32, rng *rand.Rand) (share uint32, first b
 	share = NextShare(rng, e.remaining, e.left())
 	e.paid[i] = share
 	e.remaining -= share
+	t.markOpened(env, uid)
 	t.opened.Add(1)
 	t.openedAmount.Add(int64(share))
 	return share, true
@@ -97,6 +132,7 @@ func (t *sendTable) replayOpen(env, uid, share uint32) {
 	if i := e.index(uid); i >= 0 && e.paid[i] == 0 && share <= e.remaining {
 		e.paid[i] = share
 		e.remaining -= share
+		t.markOpened(env, uid)
 		t.opened.Add(1)
 		t.openedAmount.Add(int64(share))
 	}

@@ -36,6 +36,10 @@ type Server struct {
 
 	rel release // the shake and send producers
 
+	incarn   int       // starts on this data dir, this one included
+	restarts []Restart // starts after a crash, oldest first; fixed after New
+	cpBuf    []byte    // the counters checkpoint, reused every second
+
 	connections, logins, protoErrs, slow atomic.Int64
 
 	// open counts the wire connections held, logged in or not (MaxConns
@@ -121,6 +125,10 @@ func New(cfg Config) (*Server, error) {
 		j.Close()
 		return nil, fmt.Errorf("server: replay journal: %w", err)
 	}
+	if err := s.incarnation(rp.Records); err != nil {
+		j.Close()
+		return nil, err
+	}
 	s.loops = make([]*loop, min(cfg.Loops, cfg.Sets))
 	for i := range s.loops {
 		if s.loops[i], err = newLoop(s, i); err != nil {
@@ -145,6 +153,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go s.watchJournal()
+	s.wg.Add(1)
+	go s.checkpointLoop()
 	return s, nil
 }
 
@@ -158,7 +168,8 @@ func (s *Server) TokenFile() string { return s.tokenFile }
 func (s *Server) JournalPath() string { return filepath.Join(s.cfg.DataDir, JournalName) }
 
 // Close stops the producers, closes every listener and connection, stops
-// the loops and closes the journal (committing what is pending).
+// the loops, closes the journal (committing what is pending) and writes a
+// last counters checkpoint, marking the data dir cleanly stopped.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -186,6 +197,16 @@ func (s *Server) Close() error {
 	// Commit callbacks wake the loops until the journal is closed.
 	for _, l := range s.loops {
 		l.closeFds()
+	}
+	if err == nil {
+		err = s.checkpoint()
+	}
+	if err == nil {
+		// Only a stop that lost nothing is clean: the next start then
+		// records no restart.
+		if err = writeFileSync(filepath.Join(s.cfg.DataDir, cleanName), nil); err != nil {
+			err = fmt.Errorf("server: write clean-stop marker: %w", err)
+		}
 	}
 	return err
 }

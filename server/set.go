@@ -43,6 +43,8 @@ type set struct {
 	touched bool // in the loop's touched list
 	rng     *rand.Rand
 	done    func(error) // journalDone, bound once so appends do not allocate
+	// redeliver is login's scratch list of envelopes to push again.
+	redeliver []uint32
 
 	mu    sync.Mutex // guards conns, list, pool, the envelope totals and users' map
 	conns map[uint32]*conn
@@ -193,10 +195,12 @@ func (w *set) login(c *conn, uid uint32) {
 		w.respond(c, wire.LoginResp(w.loop.nowSec, uid, wire.LoginRejected), false)
 		return
 	}
+	fresh := false
 	if c.pos < 0 {
 		if c.closed {
 			return
 		}
+		fresh = true
 		w.mu.Lock()
 		old := w.conns[uid]
 		if old != nil {
@@ -208,12 +212,22 @@ func (w *set) login(c *conn, uid uint32) {
 		w.mu.Unlock()
 		if old != nil {
 			// The newer connection wins; the older one is closed.
+			w.srv.journalEvent(ledger.Record{Ev: ledger.EvDown, UID: uid, T: nowMS()})
 			w.loop.closeConn(old)
 		} else {
 			w.srv.connections.Add(1)
 		}
 	}
 	w.respond(c, wire.LoginResp(w.loop.nowSec, uid, wire.LoginOK), false)
+	if fresh {
+		w.srv.journalEvent(ledger.Record{Ev: ledger.EvLogin, UID: uid, T: nowMS()})
+		// At least once: every envelope naming uid that it has not opened
+		// is pushed again on each login, after the LOGIN_RESP.
+		w.redeliver = w.srv.sends.pending(uid, w.redeliver[:0])
+		for _, env := range w.redeliver {
+			w.notifyConn(c, env, uid)
+		}
+	}
 }
 
 // unlist removes c from the SET's registry. w.mu must be held.
@@ -236,6 +250,7 @@ func (w *set) gone(c *conn) {
 		w.unlist(c)
 		w.mu.Unlock()
 		w.srv.connections.Add(-1)
+		w.srv.journalEvent(ledger.Record{Ev: ledger.EvDown, UID: c.uid, T: nowMS()})
 		return
 	}
 	w.mu.Unlock()
@@ -301,8 +316,13 @@ func (w *set) notify(env, uid uint32) {
 	c := w.conns[uid]
 	w.mu.Unlock()
 	if c == nil {
-		return // left before its envelope was pushed; never notified
+		return // gone before its envelope was pushed: its next login delivers it
 	}
+	w.notifyConn(c, env, uid)
+}
+
+// notifyConn journals and pushes the ENVELOPE of env to uid on c.
+func (w *set) notifyConn(c *conn, env, uid uint32) {
 	amount, to, ok := w.srv.sends.info(env)
 	if !ok {
 		return
@@ -314,3 +334,11 @@ func (w *set) notify(env, uid uint32) {
 	w.recs = append(w.recs, ledger.Record{Ev: ledger.EvNotify, Env: env, UID: uid, T: nowMS()})
 	w.respond(c, wire.Envelope(w.loop.nowSec, env, amount, to), true)
 }
+
+// journalEvent journals a connection event. Nothing waits for it: it tells
+// a reset from a bug afterwards, and no answer depends on it.
+func (s *Server) journalEvent(r ledger.Record) {
+	s.j.AppendAsync(ignoreCommit, r)
+}
+
+func ignoreCommit(error) {}

@@ -17,6 +17,9 @@ type (
 	Releasing    = admin.Releasing
 	LimitStats   = admin.LimitStats
 	JournalStats = admin.JournalStats
+	Releases     = admin.Releases
+	ReleaseState = admin.ReleaseState
+	Restart      = admin.Restart
 )
 
 // Stats is a snapshot of the server's counters (GET /v1/stats).
@@ -72,7 +75,16 @@ func (s *Server) Stats() Stats {
 	}
 	r.mu.Lock()
 	st.Releasing = Releasing{Shake: r.shaking, Send: r.sending}
+	if r.lastShake != nil {
+		st.Releases.Shake = ptr(*r.lastShake)
+	}
+	if r.lastSend != nil {
+		st.Releases.Send = ptr(*r.lastSend)
+	}
+	st.Interrupted = append([]ReleaseState{}, r.interrupted...)
 	r.mu.Unlock()
+	st.Incarnation = s.incarn
+	st.Restarts = append([]Restart{}, s.restarts...)
 	st.ShakePerSecond = s.shakePerSecond(time.Now().Unix())
 	return st
 }

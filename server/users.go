@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
@@ -51,6 +52,35 @@ func (t *userTable) row(mu *sync.Mutex, uid uint32) *userRow {
 	t.sparse[uid] = u
 	mu.Unlock()
 	return u
+}
+
+// appendCheckpoint appends the counters of every user with activity in
+// the checkpoint's row format (uid, shake, got, none, overloaded, open,
+// u32 little-endian each) and returns how many rows it appended. It
+// allocates nothing beyond growing dst: it runs every second over every
+// user.
+func (t *userTable) appendCheckpoint(mu *sync.Mutex, idx int, dst []byte) ([]byte, int) {
+	n := 0
+	put := func(uid uint32, u *userRow) {
+		if u.active() {
+			for _, v := range [...]uint32{uid, u.shake.Load(), u.got.Load(), u.none.Load(), u.overloaded.Load(), u.open.Load()} {
+				dst = binary.LittleEndian.AppendUint32(dst, v)
+			}
+			n++
+		}
+	}
+	if t.dense != nil {
+		for i := range t.dense {
+			put((t.base+uint32(i))*t.sets+uint32(idx), &t.dense[i])
+		}
+		return dst, n
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for uid, u := range t.sparse {
+		put(uid, u)
+	}
+	return dst, n
 }
 
 // appendActive appends the counters of every user with activity.

@@ -55,6 +55,13 @@ func newIndex(in *checks.Input) *index {
 			}
 		}
 	}
+	for si := range in.Servers {
+		for _, p := range in.Servers[si].UnknownCounts {
+			for _, uid := range p.UIDs {
+				x.noisy[ukey{in.Servers[si].Name, uid}] = true
+			}
+		}
+	}
 	for ai := range in.Agents {
 		a := &in.Agents[ai]
 		for i := range a.Records {
@@ -62,6 +69,11 @@ func newIndex(in *checks.Input) *index {
 			k := k3{x.name(r.Srv), r.Env, r.UID}
 			if m := x.c[r.Ev]; m != nil {
 				m[k] = append(m[k], loc{-1, ai, i})
+			}
+			if r.Ev == ledger.EvDown {
+				// A reset may excuse what the user missed: not a
+				// healthy connection to inject a fault on.
+				x.noisy[ukey{x.name(r.Srv), r.UID}] = true
 			}
 		}
 		for i := range a.Users {

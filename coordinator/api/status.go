@@ -28,6 +28,22 @@ type Status struct {
 	Servers []ServerInfo `json:"servers,omitempty"`
 	// HTTP counts what the coordinator's HTTP timeouts and body limits did.
 	HTTP HTTPStatus `json:"http"`
+	// Releases is each target server's last shake and send release, as
+	// last polled: how many of how many, running, done or interrupted.
+	Releases []ServerRelease `json:"releases,omitempty"`
+}
+
+// ServerRelease is one server's release ("releases" and "interrupted" of
+// its GET /v1/stats).
+type ServerRelease struct {
+	Admin         string `json:"admin"`
+	Kind          string `json:"kind"` // shake or send
+	Total         int    `json:"total"`
+	Done          int    `json:"done"`
+	Rate          int    `json:"rate"`
+	StartedMillis int64  `json:"started_ms"`
+	State         string `json:"state"` // running, done or interrupted
+	Why           string `json:"why,omitempty"`
 }
 
 // ServerInfo is one target server's connection counters, from its
@@ -151,7 +167,7 @@ type SecondBrief struct {
 // Event is a phase change on the run timeline.
 type Event struct {
 	T      int64  `json:"t_ms"`
-	Kind   string `json:"event"` // connect, qps, shake, send, disconnect, agent_registered, agent_dead, agent_back, replan
+	Kind   string `json:"event"` // connect, qps, shake, send, disconnect, agent_registered, agent_dead, agent_back, replan, release_interrupted
 	Detail string `json:"detail,omitempty"`
 	Agent  string `json:"agent,omitempty"`
 	Q      int64  `json:"q,omitempty"`

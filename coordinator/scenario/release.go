@@ -12,12 +12,21 @@ import (
 // serverReleasing says whether a shake or send release is still running.
 type serverReleasing = admin.Releasing
 
-// releasing asks one server's admin API whether it is still releasing.
-func releasing(ctx context.Context, hc *http.Client, a api.Admin) (serverReleasing, error) {
+// releaseState is a server's last release of one kind: how many of how
+// many, and whether it finished or was cut short (by a crash, a stop, a
+// journal failure).
+type releaseState = admin.ReleaseState
+
+// serverReleases is the last release of each kind.
+type serverReleases = admin.Releases
+
+// releasing asks one server's admin API whether it is still releasing,
+// and how its last releases ended.
+func releasing(ctx context.Context, hc *http.Client, a api.Admin) (serverReleasing, serverReleases, error) {
 	st, err := admin.New(a.URL, a.Token, hc).Stats(ctx)
 	if err != nil {
 		// Not wrapped: a server unreachable is no coordinator unreachable.
-		return st.Releasing, fmt.Errorf("server stats: %v", err)
+		return st.Releasing, st.Releases, fmt.Errorf("server stats: %v", err)
 	}
-	return st.Releasing, nil
+	return st.Releasing, st.Releases, nil
 }

@@ -378,13 +378,22 @@ func (r *runner) waitReleased(ctx context.Context, kind string, end time.Time, t
 	var busy string
 	err := until(ctx, deadline, 200*time.Millisecond, func() (bool, error) {
 		for _, a := range r.admins {
-			rel, err := releasing(ctx, r.cfg.HTTP, a)
+			rel, last, err := releasing(ctx, r.cfg.HTTP, a)
 			if err != nil {
 				return false, err
 			}
 			if (kind == "shake" && rel.Shake) || (kind == "send" && rel.Send) {
 				busy = a.URL
 				return false, nil
+			}
+			st := last.Shake
+			if kind == "send" {
+				st = last.Send
+			}
+			// The step's release is the server's last of its kind: cut
+			// short, it did not release what the scenario asked.
+			if st != nil && st.State == "interrupted" {
+				return false, fmt.Errorf("%s: %s release interrupted: %d of %d released (%s)", a.URL, kind, st.Done, st.Total, st.Why)
 			}
 		}
 		return true, nil

@@ -57,9 +57,18 @@ type Stats struct {
 	// oldest first, counted by arrival.
 	ShakePerSecond [][2]int64 `json:"shake_per_second"`
 	Releasing      Releasing  `json:"releasing"`
-	MaxQPS         int        `json:"max_qps"`
-	Sets           int        `json:"sets"`
-	UptimeS        float64    `json:"uptime_s"`
+	// Releases is the last shake and send release on this data dir, with
+	// how many of how many it released; Interrupted every release cut
+	// short (by a crash, a stop or a journal failure), oldest first.
+	Releases    Releases       `json:"releases"`
+	Interrupted []ReleaseState `json:"interrupted"`
+	// Incarnation counts the starts on this data dir; Restarts are those
+	// that followed a crash, with the window its counters missed.
+	Incarnation int       `json:"incarnation"`
+	Restarts    []Restart `json:"restarts"`
+	MaxQPS      int       `json:"max_qps"`
+	Sets        int       `json:"sets"`
+	UptimeS     float64   `json:"uptime_s"`
 }
 
 // JournalStats: while the journal cannot be written (a full disk) the
@@ -132,6 +141,38 @@ type ResultStats struct {
 type Releasing struct {
 	Shake bool `json:"shake"`
 	Send  bool `json:"send"`
+}
+
+// Releases is the last release of each kind; nil when there was none.
+type Releases struct {
+	Shake *ReleaseState `json:"shake,omitempty"`
+	Send  *ReleaseState `json:"send,omitempty"`
+}
+
+// ReleaseState is a shake or send release: how many of how many
+// envelopes it released, and whether it runs, finished or was cut short.
+type ReleaseState struct {
+	Kind          string `json:"kind"` // shake or send
+	Total         int    `json:"total"`
+	Done          int    `json:"done"` // envelopes released (journaled)
+	Rate          int    `json:"rate"`
+	StartedMillis int64  `json:"started_ms"`
+	State         string `json:"state"` // running, done or interrupted
+	// Why says what cut an interrupted release short.
+	Why string `json:"why,omitempty"`
+}
+
+// Restart is a start of the server that followed a crash: its per-user
+// counters missed the requests received from CheckpointMillis (its last
+// counters checkpoint) to RestartMillis (server clock, Unix ms).
+type Restart struct {
+	Incarnation      int   `json:"incarnation"`
+	CheckpointMillis int64 `json:"checkpoint_ms"`
+	RestartMillis    int64 `json:"restart_ms"`
+	// Bounded says the window is known; false (a data dir written by a
+	// server that kept no start time) means the counters are lost and
+	// verification skips the request checks.
+	Bounded bool `json:"bounded"`
 }
 
 // ErrorBody is the body of every admin API error: why, and which request

@@ -24,6 +24,10 @@ func TestAppendJSONShapes(t *testing.T) {
 		{Record{Ev: EvNotify, Env: 2, UID: 9, To: []uint32{5, 9}, Amount: 300, T: 7, Srv: "127.0.0.1:1025"},
 			`{"ev":"notify","env":2,"uid":9,"to":[5,9],"amount":300,"t":7,"srv":"127.0.0.1:1025"}`},
 		{Record{Ev: EvOpen, Env: 2, UID: 9, Amount: 120, T: 7}, `{"ev":"open","env":2,"uid":9,"amount":120,"t":7}`},
+		// Connection events, on either side.
+		{Record{Ev: EvLogin, UID: 0, T: 7}, `{"ev":"login","env":0,"uid":0,"t":7}`},
+		{Record{Ev: EvDown, UID: 9, T: 7, Srv: "127.0.0.1:1025"}, `{"ev":"down","env":0,"uid":9,"t":7,"srv":"127.0.0.1:1025"}`},
+		{Record{Ev: EvRelease, Kind: ReleaseShake, Total: 4000, Rate: 200, T: 7}, `{"ev":"release","env":0,"kind":"shake","total":4000,"rate":200,"t":7}`},
 	}
 	for _, c := range cases {
 		got := string(AppendJSON(nil, &c.rec))
@@ -41,7 +45,7 @@ func TestAppendJSONShapes(t *testing.T) {
 }
 
 func TestParseLineRejects(t *testing.T) {
-	for _, s := range []string{`{"ev":"steal","env":1}`, `{"ev":"grant","env":-1}`, `not json`, `{"ev":"grant","env":1`} {
+	for _, s := range []string{`{"ev":"steal","env":1}`, `{"ev":"release","kind":"steal","total":1}`, `{"ev":"grant","env":-1}`, `not json`, `{"ev":"grant","env":1`} {
 		if _, err := ParseLine([]byte(s)); err == nil {
 			t.Errorf("accepted %s", s)
 		}

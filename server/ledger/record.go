@@ -13,6 +13,22 @@ const (
 	EvSend   = "send"   // server: a sent envelope created for recipients
 	EvNotify = "notify" // server: ENVELOPE written to uid; agent: ENVELOPE received
 	EvOpen   = "open"   // server: share paid to uid; agent: OPEN_RESP received
+
+	// Connection events, so that checks tell a reset from a bug.
+	EvLogin = "login" // server: uid logged in on a connection; agent: LOGIN_RESP ok received
+	EvDown  = "down"  // server: uid's logged-in connection closed; agent: likewise, as the agent saw it
+
+	// EvRelease (server only): a shake or send release started (Kind,
+	// Total, Rate). The issue or send records after it, up to the next
+	// release of its kind, are what it released, so a release cut short
+	// by a crash is told from a finished one.
+	EvRelease = "release"
+)
+
+// Release kinds, the "kind" of an EvRelease record.
+const (
+	ReleaseShake = "shake"
+	ReleaseSend  = "send"
 )
 
 // Record is one journal line. Which fields a line carries depends on Ev:
@@ -23,6 +39,9 @@ const (
 //	notify {"ev":"notify","env":ID,"uid":U,"t":MS}                      (server)
 //	notify {"ev":"notify","env":ID,"uid":U,"to":[..],"amount":A,"t":MS} (agent)
 //	open   {"ev":"open","env":ID,"uid":U,"amount":S,"t":MS}
+//	login  {"ev":"login","env":0,"uid":U,"t":MS}
+//	down   {"ev":"down","env":0,"uid":U,"t":MS}
+//	release {"ev":"release","env":0,"kind":K,"total":N,"rate":R,"t":MS}   (server)
 //
 // Agents, which may talk to several servers, add "srv" (the server's
 // address) so that envelopes are keyed by (server, env) as docs/protocol.md asks.
@@ -34,6 +53,10 @@ type Record struct {
 	To     []uint32 `json:"to,omitempty"`
 	T      int64    `json:"t"` // Unix milliseconds
 	Srv    string   `json:"srv,omitempty"`
+	// Release records only.
+	Kind  string `json:"kind,omitempty"`
+	Total uint32 `json:"total,omitempty"`
+	Rate  uint32 `json:"rate,omitempty"`
 }
 
 // AppendJSON encodes r as one JSON line (with its newline) onto dst, with
@@ -58,6 +81,15 @@ func AppendJSON(dst []byte, r *Record) []byte {
 			dst = appendTo(dst, r.To)
 			dst = appendAmount(dst, r.Amount)
 		}
+	case EvLogin, EvDown:
+		dst = appendUID(dst, r.UID)
+	case EvRelease:
+		dst = append(dst, `,"kind":`...)
+		dst = strconv.AppendQuote(dst, r.Kind)
+		dst = append(dst, `,"total":`...)
+		dst = strconv.AppendUint(dst, uint64(r.Total), 10)
+		dst = append(dst, `,"rate":`...)
+		dst = strconv.AppendUint(dst, uint64(r.Rate), 10)
 	}
 	dst = append(dst, `,"t":`...)
 	dst = strconv.AppendInt(dst, r.T, 10)
@@ -97,7 +129,12 @@ func ParseLine(line []byte) (Record, error) {
 		return r, fmt.Errorf("ledger: bad record: %w", err)
 	}
 	switch r.Ev {
-	case EvIssue, EvGrant, EvSend, EvNotify, EvOpen:
+	case EvIssue, EvGrant, EvSend, EvNotify, EvOpen, EvLogin, EvDown:
+		return r, nil
+	case EvRelease:
+		if r.Kind != ReleaseShake && r.Kind != ReleaseSend {
+			return r, fmt.Errorf("ledger: release of unknown kind %q", r.Kind)
+		}
 		return r, nil
 	default:
 		return r, fmt.Errorf("ledger: unknown event %q", r.Ev)

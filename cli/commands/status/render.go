@@ -59,6 +59,13 @@ func Render(w io.Writer, st api.Status) error {
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "envelopes\tgranted %d (%s)\topened %d (%s)\tunanswered %d\tskipped %d\n",
 		st.Run.Got, yuan(st.Run.GrantAmount), st.Run.OpenAnswered, yuan(st.Run.OpenAmount), st.Run.Unanswered, st.Run.Skipped)
+	for _, r := range st.Releases {
+		line := fmt.Sprintf("release	%s %s	%d of %d	%s", r.Admin, r.Kind, r.Done, r.Total, r.State)
+		if r.Why != "" {
+			line += " (" + r.Why + ")"
+		}
+		fmt.Fprintln(tw, line)
+	}
 	renderTelemetry(tw, st.Telemetry)
 	if n := len(st.Events); n > 0 {
 		fmt.Fprintln(tw)

@@ -19,6 +19,12 @@ func Render(w io.Writer, resp *api.VerifyResponse) {
 	if rep == nil {
 		rep = &checks.Report{Verdict: checks.VerdictIncomplete}
 	}
+	if len(rep.Servers) == 0 && len(resp.Problems) > 0 {
+		// Nothing was reconciled: no figure to show, rather than zeros.
+		fmt.Fprintln(w, "no figures: the ledgers were not reconciled (see below)")
+		renderEnd(w, resp, rep)
+		return
+	}
 	s, c := &rep.Totals.Server, &rep.Totals.Client
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "kind\tserver count\tserver cents\tclient count\tclient cents\t")
@@ -58,9 +64,23 @@ func Render(w io.Writer, resp *api.VerifyResponse) {
 	fmt.Fprintf(w, "  excused: SHAKEs unacknowledged %d, results unreceived %d, grants unreceived %d (%d cents), ENVELOPEs unreceived %d, recipients not notified %d, shares unreceived %d (%d cents)\n",
 		u.ShakesUnacknowledged, u.ResultsUnreceived, u.GrantsUnreceived.Count, u.GrantsUnreceived.Cents,
 		u.NotificationsUnreceived, u.RecipientsNotNotified, u.OpensUnreceived.Count, u.OpensUnreceived.Cents)
-	q := &resp.Quiesce
-	fmt.Fprintf(w, "quiesced: rate %d -> 0 at unix %d, restored %t, pending at the cut %d, %d collection rounds, %d ms in all\n",
-		q.PreviousRate, q.RateZeroAt, q.Restored, q.PendingAtCut, q.Rounds, resp.DurationMillis)
+	if u.ConnectionLosses > 0 || u.NotificationsLostOnReset > 0 {
+		fmt.Fprintf(w, "  churn: %d connection losses, %d logins; ENVELOPEs a reset could have swallowed %d\n",
+			u.ConnectionLosses, u.Logins, u.NotificationsLostOnReset)
+	}
+	if u.ServerCountsBound > 0 {
+		fmt.Fprintf(w, "  server crash windows: counters may miss %d requests (used %d)\n", u.ServerCountsBound, u.ServerCountsUsed)
+	}
+	if q := &resp.Quiesce; q.Rounds > 0 {
+		fmt.Fprintf(w, "quiesced: rate %d -> 0 at unix %d, restored %t, pending at the cut %d, %d collection rounds, %d ms in all\n",
+			q.PreviousRate, q.RateZeroAt, q.Restored, q.PendingAtCut, q.Rounds, resp.DurationMillis)
+	}
+	renderEnd(w, resp, rep)
+}
+
+// renderEnd prints the discrepancies, the checks not run, the problems and
+// the verdict.
+func renderEnd(w io.Writer, resp *api.VerifyResponse, rep *checks.Report) {
 
 	var total uint64
 	for _, n := range rep.DiscrepancyCounts {

@@ -11,6 +11,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/hbctl/hbctl/checks"
 	"github.com/hbctl/hbctl/cli/commands/common"
 	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/client"
@@ -55,10 +56,18 @@ func Command() *ucli.Command {
 					Usage: "keep the ledgers as reconciled in the coordinator's data dir (verify-input.json)"},
 				&ucli.BoolFlag{Name: "stay-quiet", EnvVars: []string{"HBCTL_STAY_QUIET"}, Usage: "leave the rate at 0 afterwards"},
 				&ucli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, EnvVars: []string{"HBCTL_VERIFY_TIMEOUT"}, Usage: "give up after `D`"},
+				&ucli.StringFlag{Name: "input", EnvVars: []string{"HBCTL_VERIFY_INPUT"},
+					Usage: "re-check the ledgers saved by --save-input in `FILE` (verify-input.json), offline: no coordinator, no process running"},
 			),
 			Action: func(c *ucli.Context) error {
 				if c.Duration("grace") < 0 || c.Duration("upload-timeout") < 0 {
 					return common.Usage("--grace and --upload-timeout must not be negative")
+				}
+				if path := c.String("input"); path != "" {
+					if c.Bool("save-input") || c.Bool("stay-quiet") {
+						return common.Usage("--input re-checks saved ledgers offline: --save-input and --stay-quiet do not apply")
+					}
+					return offline(path, c.Bool("allow-partial"), c.String("json"), c.App.Writer)
 				}
 				cl, err := common.Client(c)
 				if err != nil {
@@ -109,6 +118,76 @@ func run(ctx context.Context, cl *client.Client, req api.VerifyRequest, jsonPath
 		return ucli.Exit(fmt.Sprintf("ledgers %s (exit %d)", outcome(resp), resp.ExitCode), resp.ExitCode)
 	}
 	return nil
+}
+
+// offline re-checks the ledgers of a verify-input.json, as the
+// coordinator reconciled them, with no process running.
+func offline(path string, allowPartial bool, jsonPath string, w io.Writer) error {
+	in, err := readInput(path)
+	if err != nil {
+		return ucli.Exit(err.Error(), ExitIncomplete)
+	}
+	began := time.Now()
+	rep, err := checks.Verify(in)
+	if err != nil {
+		return ucli.Exit(fmt.Sprintf("%s: the ledgers cannot be reconciled: %v", path, err), ExitIncomplete)
+	}
+	resp := &api.VerifyResponse{Report: rep, Problems: []string{}, DurationMillis: time.Since(began).Milliseconds(),
+		ExitCode: exitCode(rep, allowPartial)}
+	for _, s := range in.Servers {
+		resp.Servers = append(resp.Servers, api.LedgerSource{Name: s.Name, Records: len(s.Records), Users: len(s.Users)})
+	}
+	for _, a := range in.Agents {
+		resp.Agents = append(resp.Agents, api.LedgerSource{Name: a.Name, Records: len(a.Records), Users: len(a.Users)})
+	}
+	if jsonPath != "" {
+		if err := writeJSON(jsonPath, resp, w); err != nil {
+			return ucli.Exit(err.Error(), ExitIncomplete)
+		}
+	}
+	if jsonPath != "-" {
+		fmt.Fprintf(w, "offline: %s, %d servers and %d agents as saved\n\n", path, len(in.Servers), len(in.Agents))
+		Render(w, resp)
+	}
+	if resp.ExitCode != 0 {
+		return ucli.Exit(fmt.Sprintf("ledgers %s (exit %d)", outcome(resp), resp.ExitCode), resp.ExitCode)
+	}
+	return nil
+}
+
+// readInput reads a checks.Input saved by --save-input.
+func readInput(path string) (*checks.Input, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read saved ledgers: %w", err)
+	}
+	var in checks.Input
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, fmt.Errorf("%s is not ledgers saved by --save-input: %w", path, err)
+	}
+	if len(in.Servers) == 0 {
+		return nil, fmt.Errorf("%s holds no server: not ledgers saved by --save-input", path)
+	}
+	return &in, nil
+}
+
+// exitCode is the coordinator's rule: the verdict's code, except that
+// with allowPartial checks skipped only for servers without an admin API
+// do not fail.
+func exitCode(rep *checks.Report, allowPartial bool) int {
+	if rep.Verdict != checks.VerdictIncomplete || !allowPartial {
+		return rep.Verdict.ExitCode()
+	}
+	clientOnly := map[string]bool{}
+	for _, s := range rep.Servers {
+		clientOnly[s.Name] = s.ClientOnly
+	}
+	for _, sk := range rep.Skipped {
+		if !clientOnly[sk.Server] {
+			return ExitIncomplete
+		}
+	}
+	return ExitReconciled
 }
 
 func writeJSON(path string, resp *api.VerifyResponse, stdout io.Writer) error {
