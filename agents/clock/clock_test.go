@@ -168,15 +168,22 @@ func TestLeastDelayWins(t *testing.T) {
 		return hold
 	}))
 	c := New(svc.Addr().String(), WithLocalClock(skewed(100*time.Millisecond)))
-	s, err := c.Sync(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Answers != DefaultProbes {
-		t.Fatalf("%d answers", s.Answers)
-	}
-	if s.Delay >= hold {
-		t.Fatalf("chose a held reply (delay %v), or the host stalled the one unheld reply for %v", s.Delay, hold)
+	// A stall as long as the hold, or a held reply past the probe timeout,
+	// is the host's doing, not the choice's: a round spoiled by one is
+	// tried again, up to three rounds in all.
+	var s Sample
+	for round := 1; ; round++ {
+		var err error
+		if s, err = c.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if s.Answers == DefaultProbes && s.Delay < hold {
+			break
+		}
+		if round == 3 {
+			t.Fatalf("three rounds spoiled: last %d of %d answers, chose delay %v (a held reply, or the host stalled the one unheld reply for %v)", s.Answers, DefaultProbes, s.Delay, hold)
+		}
+		t.Logf("round %d spoiled by the host: %d of %d answers, least delay %v", round, s.Answers, DefaultProbes, s.Delay)
 	}
 	if !near(s.Offset, -100*time.Millisecond, slack(s.Delay)) {
 		t.Fatalf("offset %v, want -100ms ± %v", s.Offset, slack(s.Delay))
