@@ -19,8 +19,10 @@
 // wholesale: a server restarted after a crash may count less than it
 // received, by at most its crash window's bound (Server.UnknownCounts),
 // and an ENVELOPE that never arrived is excused only by a loss of the
-// recipient's connection the agent journaled at or after it; the same
-// missing ENVELOPE on a connection never reset is a discrepancy. The
+// recipient's connection the agent journaled at or after it, with no
+// login since that should have brought it again (delivery is at least
+// once); the same missing ENVELOPE on a connection never reset is a
+// discrepancy. The
 // journal checks always run, even when a server's counters are lost.
 //
 // Inputs scale to millions of users: envelopes and users are keyed by

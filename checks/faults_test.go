@@ -50,32 +50,56 @@ func srvIndex(in *checks.Input, name string) int {
 
 // TestResetExcusesLostNotification: an ENVELOPE the client never received
 // is excused by a loss of the recipient's connection journaled at or after
-// it (counted as lost on a reset), and reported when the loss came well
-// before it or there was none: a reset is not a blanket excuse.
+// it (counted as lost on a reset) while no login brought it again since:
+// delivery is at least once, so a login long before the end of the
+// ledgers with the ENVELOPE still missing is reported, and so is a loss
+// well before it, or none. A reset is not a blanket excuse.
 func TestResetExcusesLostNotification(t *testing.T) {
 	clean := checkstest.Generate(checkstest.DefaultConfig)
+	const never, recent = 1 << 62, 1<<62 + 1
 	for _, c := range []struct {
 		name    string
-		at      int64 // the loss's time relative to the notification; 0: no loss
+		down    int64 // the loss's time relative to the notification; 0: none
+		login   int64 // a login after it, relative likewise, or recent; never: none
 		excused bool
 	}{
-		// The connection was reset after the ENVELOPE was written.
-		{"reset after", 5, true},
+		// Reset after the ENVELOPE was written, the user still down.
+		{"reset after, down at the end", 5, never, true},
 		// The client saw the reset a little before the server wrote.
-		{"reset just before", -checks.ResetSlack, true},
+		{"reset just before", -checks.ResetSlack, never, true},
+		// Back just before the ledgers were taken: the ENVELOPE the login
+		// brings again may be on its way.
+		{"reset, login just before the end", 5, recent, true},
+		// Back long before the end: the login brought it again, or
+		// should have.
+		{"reset, login long before the end", 5, 6, false},
 		// A reset long before says nothing about this ENVELOPE.
-		{"reset long before", -checks.ResetSlack - 1, false},
+		{"reset long before", -checks.ResetSlack - 1, never, false},
 		// No reset: a notification lost on a healthy connection.
-		{"no reset", 0, false},
+		{"no reset", 0, never, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			in := checkstest.Clone(clean)
 			want, tn := dropClientNotify(t, in)
-			if c.at != 0 {
-				a := &in.Agents[agentOf(t, in, want.Server, *want.UID)]
-				a.Records = append(a.Records,
-					ledger.Record{Ev: ledger.EvDown, UID: *want.UID, T: tn + c.at, Srv: want.Server},
-					ledger.Record{Ev: ledger.EvLogin, UID: *want.UID, T: tn + c.at + 1, Srv: want.Server})
+			a := &in.Agents[agentOf(t, in, want.Server, *want.UID)]
+			// The ledgers end well after the notification, on a user never
+			// reset.
+			end := tn + 3*checks.ResetSlack
+			for ai := range in.Agents {
+				for _, r := range in.Agents[ai].Records {
+					end = max(end, r.T)
+				}
+			}
+			a.Records = append(a.Records, ledger.Record{Ev: ledger.EvLogin, UID: 1 << 30, T: end, Srv: want.Server})
+			if c.down != 0 {
+				a.Records = append(a.Records, ledger.Record{Ev: ledger.EvDown, UID: *want.UID, T: tn + c.down, Srv: want.Server})
+			}
+			switch c.login {
+			case never:
+			case recent:
+				a.Records = append(a.Records, ledger.Record{Ev: ledger.EvLogin, UID: *want.UID, T: end - 1, Srv: want.Server})
+			default:
+				a.Records = append(a.Records, ledger.Record{Ev: ledger.EvLogin, UID: *want.UID, T: tn + c.login, Srv: want.Server})
 			}
 			rep := mustVerify(t, in)
 			if !c.excused {
@@ -85,7 +109,7 @@ func TestResetExcusesLostNotification(t *testing.T) {
 			if len(rep.Discrepancies) != 0 || rep.Verdict != checks.VerdictReconciled {
 				t.Fatalf("verdict %s, %+v", rep.Verdict, rep.Discrepancies)
 			}
-			if u := rep.Unknown; u.NotificationsLostOnReset != 1 || u.ConnectionLosses != 1 || u.Logins != 1 {
+			if u := rep.Unknown; u.NotificationsLostOnReset != 1 || u.ConnectionLosses != 1 {
 				t.Fatalf("unknown %+v: want 1 notification lost on 1 reset", u)
 			}
 		})

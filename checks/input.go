@@ -56,7 +56,8 @@ type Agent struct {
 	// (ENVELOPE, with "to" and "amount") and open (OPEN_RESP), each with
 	// "srv", and the connection events login and down. An empty "srv" is
 	// allowed only when the run has one server. A down record excuses the
-	// ENVELOPEs written to that user before it that never arrived.
+	// ENVELOPEs written to that user before it that never arrived, until a
+	// login brings them again.
 	Records []ledger.Record `json:"records,omitempty"`
 	// Users is the agent's per-user counters, each with "srv" (same rule).
 	// A user may appear in several agents (re-planned after a failure):

@@ -410,24 +410,46 @@ type userBounds struct {
 }
 
 // excuseReset drops from ms the ENVELOPEs the client never received
-// (written, or due to a recipient gone) when the client journaled a loss
-// of the user's connection at or after them (less ResetSlack): a reset
-// could have swallowed them. They are counted in
-// Unknown.NotificationsLostOnReset. ms keeps its order.
-func (v *verifier) excuseReset(ms []missing, downs []down) []missing {
-	if len(downs) == 0 {
+// (written, or due to a recipient gone) that a loss of the user's
+// connection could have swallowed, and counts them in
+// Unknown.NotificationsLostOnReset. Such a loss is one the agent journaled
+// at or after the ENVELOPE (less ResetSlack). Delivery is at least once,
+// so a login after the loss brings the ENVELOPE again: the excuse holds
+// only while no login followed the last loss, or the last login is too
+// recent (within ResetSlack of the end of the ledgers) for its ENVELOPEs
+// to have arrived. A login that long preceded the end with the ENVELOPE
+// still missing is a discrepancy, as is a missing ENVELOPE with no loss
+// around it. evs is the user's connection events by time; ms keeps its
+// order.
+func (v *verifier) excuseReset(ms []missing, evs []down) []missing {
+	if len(evs) == 0 {
 		return ms
 	}
-	last := downs[len(downs)-1].t
 	out := ms[:0]
 	for _, m := range ms {
-		if (m.what == missNotify || m.what == missRecipient) && last >= m.t-ResetSlack {
+		if (m.what == missNotify || m.what == missRecipient) && v.lostOnReset(m.t, evs) {
 			v.rep.Unknown.NotificationsLostOnReset++
 			continue
 		}
 		out = append(out, m)
 	}
 	return out
+}
+
+// lostOnReset says whether an ENVELOPE of time t could be lost to the
+// user's resets evs, as excuseReset says.
+func (v *verifier) lostOnReset(t int64, evs []down) bool {
+	lost, lastLogin := false, int64(-1)
+	for _, e := range evs {
+		switch {
+		case e.t < t-ResetSlack:
+		case !e.login:
+			lost, lastLogin = true, -1
+		case lost:
+			lastLogin = e.t
+		}
+	}
+	return lost && (lastLogin < 0 || lastLogin >= v.lastT-ResetSlack)
 }
 
 // drawServer takes up to need from the user's server crash-window bounds.

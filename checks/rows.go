@@ -120,6 +120,7 @@ func (v *verifier) loadRecords() error {
 			si := lastSrv
 			side := &v.rep.Servers[si].Client
 			r := row{key: envKey(si, rec.Env), t: rec.T, uid: rec.UID, amount: rec.Amount, agent: int32(ai)}
+			v.lastT = max(v.lastT, rec.T)
 			switch rec.Ev {
 			case ledger.EvGrant:
 				r.kind = cGrant
@@ -137,9 +138,12 @@ func (v *verifier) loadRecords() error {
 			case ledger.EvDown:
 				v.downs = append(v.downs, down{user: userKey(si, rec.UID), t: rec.T})
 				v.rep.Unknown.ConnectionLosses++
+				v.lastT = max(v.lastT, rec.T)
 				continue
 			case ledger.EvLogin:
+				v.downs = append(v.downs, down{user: userKey(si, rec.UID), t: rec.T, login: true})
 				v.rep.Unknown.Logins++
+				v.lastT = max(v.lastT, rec.T)
 				continue
 			default:
 				return fmt.Errorf("agent %s record %d: %w: %q", a.Name, ri, ErrBadRecord, rec.Ev)
@@ -148,14 +152,24 @@ func (v *verifier) loadRecords() error {
 		}
 	}
 	slices.SortFunc(v.rows, compareRow)
-	slices.SortFunc(v.downs, func(a, b down) int { return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.t, b.t)) })
+	slices.SortFunc(v.downs, func(a, b down) int {
+		return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.t, b.t), cmp.Compare(b2i(a.login), b2i(b.login)))
+	})
 	return nil
 }
 
-// down is a connection loss an agent journaled.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// down is a connection event an agent journaled: a loss, or a login.
 type down struct {
-	user uint64 // server<<32 | uid
-	t    int64  // Unix ms
+	user  uint64 // server<<32 | uid
+	t     int64  // Unix ms
+	login bool
 }
 
 // ResetSlack is how far before an ENVELOPE's time (its send or its

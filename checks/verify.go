@@ -78,9 +78,11 @@ type verifier struct {
 	// spoolLeft is what is left of each server's UnknownCounts bound
 	// (numbered across servers).
 	spoolLeft []uint64
-	// downs is every connection loss the agents journaled, by user then
-	// time.
+	// downs is every connection loss and login the agents journaled, by
+	// user then time; lastT is the latest time of any agent record, about
+	// when the ledgers were taken.
 	downs []down
+	lastT int64
 
 	scratchS, scratchC   []row    // reused by shakeEnvelope
 	flagged, flaggedOpen []uint32 // reused by sentEnvelope

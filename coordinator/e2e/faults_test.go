@@ -274,7 +274,7 @@ func TestVerifyAcrossServerCrash(t *testing.T) {
 	began := time.Now()
 	f.killServer(0)
 	t.Logf("server 0 SIGKILLed and restarted in %s", time.Since(began))
-	f.allConnected(30 * time.Second)
+	f.allConnected(90 * time.Second)
 	f.releasesDone(30 * time.Second)
 
 	// The releases the crash cut short, everywhere.
@@ -454,7 +454,9 @@ func TestVerifyAcrossConnectionChurn(t *testing.T) {
 			during++
 		}
 		resets += n
-		f.allConnected(30 * time.Second)
+		// Generous: on a host shared with other work, agents may be
+		// declared dead and their users re-planned meanwhile.
+		f.allConnected(90 * time.Second)
 	}
 	if resets != 6*perAgent || during == 0 {
 		t.Fatalf("%d connections reset (%d rounds during the releases), want %d", resets, during, 6*perAgent)
