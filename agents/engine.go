@@ -292,8 +292,6 @@ func (e *Engine) Ledger() (io.ReadCloser, error) {
 // Close disconnects every user, stops the loops, makes the journal durable
 // and writes a last counters checkpoint.
 func (e *Engine) Close() error {
-	e.opMu.Lock()
-	defer e.opMu.Unlock()
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -301,8 +299,13 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	e.mu.Unlock()
+	// The checkpoint loop takes opMu for each checkpoint: stop it before
+	// taking opMu, or a tick that fires as Close begins waits for opMu
+	// while Close waits for the loop.
 	close(e.stopCP)
 	<-e.cpDone
+	e.opMu.Lock()
+	defer e.opMu.Unlock()
 	for _, l := range e.loops {
 		l.call(func() { l.disconnect(l.now()); l.quit = true })
 	}

@@ -2,40 +2,28 @@ package agents
 
 import (
 	"bufio"
-	"net"
 	"os"
 	"testing"
 
 	"github.com/hbctl/hbctl/internal/testwait"
 	"github.com/hbctl/hbctl/server"
 	"github.com/hbctl/hbctl/server/ledger"
+	"github.com/hbctl/hbctl/server/servertest"
 )
 
 // waitFor polls a condition (internal/testwait).
 var waitFor = testwait.For
 
-// startServer runs a reference server on addr ("127.0.0.1:0" for a fresh
-// port) with its data in dir.
+// startServer runs a reference server (server/servertest) on addr
+// ("127.0.0.1:0" for a fresh port) with its data in dir.
 func startServer(t testing.TB, dir, addr string, cfg server.Config) (*server.Server, string) {
 	t.Helper()
 	cfg.DataDir = dir
 	if cfg.Sets == 0 {
 		cfg.Sets = 8
 	}
-	if cfg.Seed == 0 {
-		cfg.Seed = 1
-	}
-	s, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	return s, ln.Addr().String()
+	s := servertest.StartAt(t, addr, cfg)
+	return s.Server, s.Addr
 }
 
 func newEngine(t testing.TB, cfg Config) *Engine {

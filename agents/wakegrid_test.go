@@ -42,6 +42,7 @@ func TestWakeGridTimesAnswersOnArrival(t *testing.T) {
 			if _, err := plan.SetRate(0, time.Unix(0, plan.Segments[0].T+2e9)); err != nil {
 				t.Fatal(err)
 			}
+			probe := startStallProbe(t)
 			e.SetPlan(plan)
 			lat, late := newHist(), newHist()
 			var answered uint64
@@ -53,20 +54,27 @@ func TestWakeGridTimesAnswersOnArrival(t *testing.T) {
 				}
 				return answered == 2*qps
 			})
-			// A percentile, not the maximum: one scheduler stall on a busy
+			// Percentiles, not the maximum: one scheduler stall on a busy
 			// host makes a single fire late by tens of milliseconds with no
-			// defect, while a grid not in effect moves the bulk of them.
-			if p := late.ValueAtQuantile(90); p > (grid + 10*time.Millisecond).Microseconds() {
-				t.Errorf("lateness p90 %d µs, want at most a grid step (%v) and some", p, grid)
+			// defect, while a grid not in effect moves the bulk of them. A
+			// host so busy that it wakes every sleeper late (the probe) makes
+			// the fires as late: the bounds widen by what it measured.
+			host50, host90 := probe.result()
+			if host90 > grid/4 {
+				t.Logf("starved host: a sleeping goroutine woke %v late at p50, %v at p90; bounds widened by as much", host50, host90)
+			}
+			if p := late.ValueAtQuantile(90); p > (grid + 10*time.Millisecond + host90).Microseconds() {
+				t.Errorf("lateness p90 %d µs, want at most a grid step (%v) and some (host wake-ups late by %v at p90)", p, grid, host90)
 			}
 			if late.ValueAtQuantile(50) < (grid / 10).Microseconds() {
 				t.Errorf("lateness p50 %d µs: the grid is not in effect", late.ValueAtQuantile(50))
 			}
 			// Timed at reading, latency would be lateness plus up to a
 			// whole step (half of one on average).
-			if d := lat.ValueAtQuantile(50) - late.ValueAtQuantile(50); d > (grid / 4).Microseconds() {
-				t.Errorf("latency p50 %d µs exceeds lateness p50 %d µs by %d µs: answers timed when read",
-					lat.ValueAtQuantile(50), late.ValueAtQuantile(50), d)
+			// The server's answer waits for the host's scheduler too.
+			if d := lat.ValueAtQuantile(50) - late.ValueAtQuantile(50); d > (grid/4 + host50).Microseconds() {
+				t.Errorf("latency p50 %d µs exceeds lateness p50 %d µs by %d µs: answers timed when read (host wake-ups late by %v at p50)",
+					lat.ValueAtQuantile(50), late.ValueAtQuantile(50), d, host50)
 			}
 		})
 	}

@@ -1,7 +1,7 @@
 package checks
 
 // Report is the outcome of Verify. Its JSON form is documented in
-// README.md ("Ledger reconciliation") and kept stable: fields are only ever added.
+// docs/ledgers.md ("Ledger reconciliation") and kept stable: fields are only ever added.
 type Report struct {
 	Verdict Verdict `json:"verdict"`
 	// Totals sums every server (with an admin API) and every agent.
@@ -144,7 +144,7 @@ type Unknown struct {
 
 // Discrepancy is one fault: a figure the two sides (or a side and its own
 // stats) disagree on beyond what unknown outcomes can explain. What
-// ServerValue and ClientValue hold depends on Kind (README.md, "Discrepancy kinds").
+// ServerValue and ClientValue hold depends on Kind (docs/ledgers.md, "Discrepancy kinds").
 type Discrepancy struct {
 	Kind        Kind    `json:"kind"`
 	Server      string  `json:"server"`

@@ -1,21 +1,18 @@
 package coordinator
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hbctl/hbctl/checks"
 	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/coordinator/schedule"
+	"github.com/hbctl/hbctl/server/admin"
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
@@ -134,44 +131,13 @@ type serverLedger struct {
 // reads.
 type serverStats struct {
 	Shake     checks.PoolStats `json:"shake"`
-	Releasing struct {
-		Shake bool `json:"shake"`
-		Send  bool `json:"send"`
-	} `json:"releasing"`
-	UptimeS float64 `json:"uptime_s"`
-}
-
-// errAdmin marks an admin API that answered with an error status.
-var errAdmin = errors.New("admin API error")
-
-// adminGet does one GET on a server's admin API and hands the body to read.
-func (c *Coordinator) adminGet(ctx context.Context, a api.Admin, path string, read func(io.Reader) error) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.URL, "/")+path, nil)
-	if err != nil {
-		return err
-	}
-	if a.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.Token)
-	}
-	res, err := c.cfg.AdminClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s%s: %w", a.URL, path, err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-		return fmt.Errorf("GET %s%s: %w: %s: %s", a.URL, path, errAdmin, res.Status, strings.TrimSpace(string(msg)))
-	}
-	if err := read(res.Body); err != nil {
-		return fmt.Errorf("GET %s%s: %w", a.URL, path, err)
-	}
-	return nil
+	Releasing admin.Releasing  `json:"releasing"`
+	UptimeS   float64          `json:"uptime_s"`
 }
 
 func (c *Coordinator) fetchStats(ctx context.Context, a api.Admin) (serverStats, error) {
-	var st serverStats
-	err := c.adminGet(ctx, a, "/v1/stats", func(r io.Reader) error { return json.NewDecoder(r).Decode(&st) })
-	return st, err
+	st, err := c.adminClient(a).Stats(ctx)
+	return serverStats{Shake: checks.PoolStats(st.Shake), Releasing: st.Releasing, UptimeS: st.UptimeS}, err
 }
 
 // fetchServer takes one server's journal, users and stats. Stats come
@@ -179,30 +145,11 @@ func (c *Coordinator) fetchStats(ctx context.Context, a api.Admin) (serverStats,
 // server's figures only grow.
 func (c *Coordinator) fetchServer(ctx context.Context, a api.Admin) (*serverLedger, error) {
 	sl := &serverLedger{}
-	err := c.adminGet(ctx, a, "/v1/ledger", func(r io.Reader) error {
-		rp, err := ledger.Read(r)
-		sl.records = rp.Records
-		return err
-	})
-	if err != nil {
+	var err error
+	if sl.records, err = c.adminClient(a).Ledger(ctx); err != nil {
 		return nil, err
 	}
-	err = c.adminGet(ctx, a, "/v1/users", func(r io.Reader) error {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		for sc.Scan() {
-			if len(sc.Bytes()) == 0 {
-				continue
-			}
-			var u ledger.ServerUser
-			if err := json.Unmarshal(sc.Bytes(), &u); err != nil {
-				return fmt.Errorf("users line: %w", err)
-			}
-			sl.users = append(sl.users, u)
-		}
-		return sc.Err()
-	})
-	if err != nil {
+	if sl.users, err = c.adminClient(a).Users(ctx); err != nil {
 		return nil, err
 	}
 	if sl.stats, err = c.fetchStats(ctx, a); err != nil {

@@ -10,7 +10,9 @@
 // admin APIs, reconcile with checks).
 //
 // It speaks to agents and to hbctl's commands only through the HTTP types
-// of coordinator/api. It must not import agents, server (other than its
-// wire-level contracts) or cli: agents and servers are other processes
-// (tests start the reference server in-process to have one to talk to).
+// of coordinator/api, and to the servers' admin APIs only through
+// server/admin. It must not import agents, server (other than its
+// contracts: server/ledger, server/wire, server/admin) or cli: agents and
+// servers are other processes (tests start the reference server
+// in-process, through server/servertest, to have one to talk to).
 package coordinator

@@ -1,15 +1,14 @@
 package coordinator
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/server/admin"
 )
 
 func (c *Coordinator) handleShake(w http.ResponseWriter, r *http.Request) {
@@ -25,8 +24,8 @@ func (c *Coordinator) handleShake(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "min_amount, max_amount: need 0 <= min <= max")
 		return
 	}
-	c.forward(w, "shake", req.Rate, req.Total, func(rate, total int) any {
-		return api.ShakeRequest{Rate: rate, Total: total, MinAmount: req.MinAmount, MaxAmount: req.MaxAmount}
+	c.forward(w, "shake", req.Rate, req.Total, func(cl *admin.Client, rate, total int) error {
+		return cl.Shake(context.Background(), admin.ShakeRequest{Rate: rate, Total: total, MinAmount: req.MinAmount, MaxAmount: req.MaxAmount})
 	})
 }
 
@@ -43,14 +42,16 @@ func (c *Coordinator) handleSend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "recipients: must be 1..3")
 		return
 	}
-	c.forward(w, "send", req.Rate, req.Total, func(rate, total int) any {
-		return api.SendRequest{Rate: rate, Total: total, Recipients: req.Recipients, MinAmount: req.MinAmount, MaxAmount: req.MaxAmount}
+	c.forward(w, "send", req.Rate, req.Total, func(cl *admin.Client, rate, total int) error {
+		return cl.Send(context.Background(), admin.SendRequest{Rate: rate, Total: total, Recipients: req.Recipients, MinAmount: req.MinAmount, MaxAmount: req.MaxAmount})
 	})
 }
 
 // forward splits rate and total exactly over the target servers' admin
-// APIs and posts body(rate, total) to each /v1/<what>.
-func (c *Coordinator) forward(w http.ResponseWriter, what string, rate, total int, body func(rate, total int) any) {
+// APIs and makes call(client, rate, total) on each. The calls are bounded
+// by the admin HTTP client's timeout, not by the request: a control
+// command that goes away must not leave the servers half asked.
+func (c *Coordinator) forward(w http.ResponseWriter, what string, rate, total int, call func(cl *admin.Client, rate, total int) error) {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	var admins []api.Admin
@@ -75,7 +76,7 @@ func (c *Coordinator) forward(w http.ResponseWriter, what string, rate, total in
 		go func() {
 			defer wg.Done()
 			fr := &resp.Servers[i]
-			fr.Status, fr.Error = c.post(a, "/v1/"+what, body(fr.Rate, fr.Total))
+			fr.Status, fr.Error = answer(call(c.adminClient(a), fr.Rate, fr.Total))
 		}()
 	}
 	wg.Wait()
@@ -95,28 +96,14 @@ func (c *Coordinator) forward(w http.ResponseWriter, what string, rate, total in
 	writeJSON(w, code, resp)
 }
 
-// post sends one JSON request to a server's admin API.
-func (c *Coordinator) post(a api.Admin, path string, v any) (int, string) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return 0, err.Error()
+// answer is the HTTP status and error text a server's answer gives.
+func answer(err error) (int, string) {
+	var ae *admin.Error
+	switch {
+	case err == nil:
+		return http.StatusAccepted, ""
+	case errors.As(err, &ae):
+		return ae.Status, err.Error()
 	}
-	req, err := http.NewRequest(http.MethodPost, strings.TrimRight(a.URL, "/")+path, bytes.NewReader(b))
-	if err != nil {
-		return 0, err.Error()
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if a.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.Token)
-	}
-	res, err := c.cfg.AdminClient.Do(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer res.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-	if res.StatusCode/100 != 2 {
-		return res.StatusCode, fmt.Sprintf("%s: %s", res.Status, strings.TrimSpace(string(msg)))
-	}
-	return res.StatusCode, ""
+	return 0, err.Error()
 }

@@ -2,17 +2,15 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/server/admin"
 )
 
 // Defaults of the server rate poller.
@@ -33,12 +31,8 @@ const (
 	serverSecondsKept = 300
 )
 
-// shakeStats is the part of a server's GET /v1/stats read here.
-type shakeStats struct {
-	// ShakePerSecond is [unix_second, SHAKEs received] for the server's
-	// last complete seconds, by arrival.
-	ShakePerSecond [][2]int64 `json:"shake_per_second"`
-}
+// shakeStats is a server's GET /v1/stats; ShakePerSecond is read here.
+type shakeStats = admin.Stats
 
 // serverRates polls the target servers' admin APIs for their per-second
 // SHAKE arrivals and keeps them until the timeline writes those seconds.
@@ -121,28 +115,9 @@ func (r *serverRates) setTargets(admins []api.Admin) {
 }
 
 func (r *serverRates) fetch(ctx context.Context, a api.Admin) (shakeStats, error) {
-	var st shakeStats
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.URL, "/")+"/v1/stats", nil)
+	st, err := admin.New(a.URL, a.Token, r.client).Stats(ctx)
 	if err != nil {
 		return st, fmt.Errorf("server stats: %w", err)
-	}
-	if a.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.Token)
-	}
-	res, err := r.client.Do(req)
-	if err != nil {
-		return st, fmt.Errorf("server stats: %w", err)
-	}
-	defer res.Body.Close()
-	// A stats answer is a few kilobytes; the bound keeps a wrong URL from
-	// feeding the coordinator an endless body.
-	body := io.LimitReader(res.Body, 1<<20)
-	if res.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(body, 512))
-		return st, fmt.Errorf("server stats: %s: %s", res.Status, strings.TrimSpace(string(msg)))
-	}
-	if err := json.NewDecoder(body).Decode(&st); err != nil {
-		return st, fmt.Errorf("server stats: decode: %w", err)
 	}
 	return st, nil
 }

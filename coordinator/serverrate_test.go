@@ -17,32 +17,16 @@ import (
 
 	"github.com/hbctl/hbctl/coordinator/api"
 	"github.com/hbctl/hbctl/server"
+	"github.com/hbctl/hbctl/server/servertest"
 	"github.com/hbctl/hbctl/server/wire"
 )
 
-// startRefServer runs a reference server on 127.0.0.1:0 with its admin API
-// on httptest, and returns its client address and admin.
+// startRefServer runs a reference server (server/servertest) and returns
+// its client address and admin.
 func startRefServer(t *testing.T) (string, api.Admin) {
 	t.Helper()
-	s, err := server.New(server.Config{DataDir: t.TempDir(), Sets: 4, Seed: 1, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	adm := httptest.NewServer(s.Admin())
-	t.Cleanup(func() {
-		adm.Close()
-		s.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String(), api.Admin{URL: adm.URL, Token: s.Token()}
+	s := servertest.Start(t, server.Config{})
+	return s.Addr, api.Admin{URL: s.AdminURL, Token: s.Token}
 }
 
 // shakeN logs user uid in at addr and sends n SHAKEs, returning once all n

@@ -14,17 +14,18 @@ import (
 
 	"github.com/hbctl/hbctl/checks"
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/coordinator/runrecord"
 	"github.com/hbctl/hbctl/coordinator/schedule"
 )
 
 // VerifyFile is the last verification's response in the data dir; the
 // HTML report (coordinator/report) reads its verdict, discrepancies and
 // totals.
-const VerifyFile = "verify.json"
+const VerifyFile = runrecord.VerifyFile
 
 // VerifyInputFile is the ledgers of the last verification as reconciled,
 // when VerifyRequest.SaveInput asks for them.
-const VerifyInputFile = "verify-input.json"
+const VerifyInputFile = runrecord.VerifyInputFile
 
 // Defaults of a verification.
 const (

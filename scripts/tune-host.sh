@@ -2,7 +2,12 @@
 # Tune a Linux host to hold 60,000+ long-lived connections, as an hbctl agent
 # or server host. Prints every change it makes; --dry-run only prints.
 #
-#   sudo scripts/tune-host.sh [--dry-run] [--role agent|server|both] [--reserve-ports 1025,7070,7071,8989]
+#   sudo scripts/tune-host.sh [--dry-run] [--role agent|server|both] [--reserve-ports 1025,7070,7071,8989] [--install-units]
+#
+# --install-units also installs hbctl's systemd units (deploy/systemd:
+# hbctl-server, hbctl-coordinator, hbctl-agent@) into /etc/systemd/system and
+# their environment files into /etc/hbctl (existing ones are kept); the units
+# run /usr/local/bin/hbctl. Kubernetes: deploy/kubernetes and docs/deploy.md.
 #
 # What it sets, and why:
 #   fs.file-max, fs.nr_open          room for one descriptor per connection, system-wide and per process
@@ -18,12 +23,14 @@ set -euo pipefail
 dry=0
 role=both
 reserve=1025,7070,7071,8989
+units=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--dry-run) dry=1 ;;
 	--role) role=$2; shift ;;
 	--reserve-ports) reserve=$2; shift ;;
-	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+	--install-units) units=1 ;;
+	-h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
 	*) echo "tune-host: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -80,6 +87,28 @@ set_sysctl net.ipv4.tcp_wmem "4096	8192	4194304"
 if [ -e /proc/sys/net/netfilter/nf_conntrack_max ]; then
 	echo "conntrack:"
 	set_sysctl net.netfilter.nf_conntrack_max 2097152
+fi
+if [ "$units" = 1 ]; then
+	src=$(cd "$(dirname "$0")/../deploy/systemd" && pwd)
+	echo "systemd units (from $src):"
+	for unit in "$src"/*.service; do
+		echo "  install /etc/systemd/system/${unit##*/}"
+		[ "$dry" = 1 ] || install -m 0644 "$unit" /etc/systemd/system/
+	done
+	for env in "$src"/*.env; do
+		dst=/etc/hbctl/${env##*/}
+		if [ -e "$dst" ]; then
+			echo "  keep  $dst"
+			continue
+		fi
+		echo "  write $dst (mode 0600): set the addresses and tokens in it"
+		[ "$dry" = 1 ] || install -D -m 0600 "$env" "$dst"
+	done
+	if [ "$dry" = 0 ] && [ -d /run/systemd/system ]; then
+		systemctl daemon-reload
+	fi
+	[ -x /usr/local/bin/hbctl ] || echo "  note: the units run /usr/local/bin/hbctl: sudo install -m 0755 bin/hbctl /usr/local/bin/hbctl"
+	echo "  start them: systemctl enable --now hbctl-server, hbctl-coordinator, or hbctl-agent@NAME (docs/deploy.md)"
 fi
 [ "$dry" = 1 ] && echo "dry run: nothing changed"
 echo "done. Keep clocks in sync with chrony on every host (hbctl also measures each agent's offset)."

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+
+	"github.com/hbctl/hbctl/server/admin"
 )
 
 // maxAdminBody bounds an admin request body.
@@ -21,18 +23,18 @@ const maxAdminBody = 64 << 10
 // releases are not queued.
 func (s *Server) Admin() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+admin.PathHealth, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
 	})
 	v1 := http.NewServeMux()
-	v1.HandleFunc("POST /v1/shake", s.handleShake)
-	v1.HandleFunc("POST /v1/send", s.handleSend)
-	v1.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, _ *http.Request) {
+	v1.HandleFunc("POST "+admin.PathShake, s.handleShake)
+	v1.HandleFunc("POST "+admin.PathSend, s.handleSend)
+	v1.HandleFunc("GET "+admin.PathStats, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
-	v1.HandleFunc("GET /v1/ledger", s.handleLedger)
-	v1.HandleFunc("GET /v1/users", s.handleUsers)
+	v1.HandleFunc("GET "+admin.PathLedger, s.handleLedger)
+	v1.HandleFunc("GET "+admin.PathUsers, s.handleUsers)
 	mux.Handle("/v1/", s.auth(v1))
 	return mux
 }
@@ -140,12 +142,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// errorBody is every admin error: which field (if one) and why.
-type errorBody struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
-}
-
 func writeError(w http.ResponseWriter, code int, field, msg string) {
-	writeJSON(w, code, errorBody{Error: msg, Field: field})
+	writeJSON(w, code, admin.ErrorBody{Error: msg, Field: field})
 }

@@ -22,7 +22,7 @@ func FuzzReleaseRequest(f *testing.F) {
 		if !decodeBody(httptest.NewRecorder(), r, &req) {
 			return
 		}
-		if err := req.normalize(); err != nil {
+		if err := normalizeSend(&req); err != nil {
 			if !strings.Contains(err.Error(), ":") {
 				t.Fatalf("error names no field: %v", err)
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hbctl/hbctl/server/admin"
 	"github.com/hbctl/hbctl/server/ledger"
 	"github.com/hbctl/hbctl/server/wire"
 )
@@ -86,7 +87,7 @@ func TestAdminBadRequestsNameTheField(t *testing.T) {
 	}
 	for _, c := range cases {
 		code, body := call(t, "POST", url+c.path, s.Token(), c.body)
-		var e errorBody
+		var e admin.ErrorBody
 		json.Unmarshal(body, &e)
 		if code != http.StatusBadRequest || e.Field != c.field || e.Error == "" || !strings.Contains(e.Error, c.field) {
 			t.Errorf("%s %s: %d %s", c.path, c.body, code, body)

@@ -19,7 +19,7 @@ const (
 	DefaultMaxPending = 64 << 10
 )
 
-// Envelope id ranges (PROTOCOL.md): shake envelopes count up from
+// Envelope id ranges (docs/protocol.md): shake envelopes count up from
 // ShakeIDBase, sent envelopes from SendIDBase.
 const (
 	ShakeIDBase uint32 = 0x100000

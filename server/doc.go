@@ -8,7 +8,7 @@
 // (loop.go), each the worker of its share of the SETs (set.go), so that
 // a request costs one read and one write and no goroutine hand-off.
 //
-// It speaks the protocol through server/wire and journals through
-// server/ledger, and may use telemetry; it must never import agents,
-// coordinator, checks or cli.
+// It speaks the protocol through server/wire, journals through
+// server/ledger, takes its admin API's types from server/admin, and may use
+// telemetry; it must never import agents, coordinator, checks or cli.
 package server

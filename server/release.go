@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hbctl/hbctl/server/admin"
 	"github.com/hbctl/hbctl/server/ledger"
 	"github.com/hbctl/hbctl/server/wire"
 )
@@ -25,26 +26,12 @@ const (
 	maxReleaseBatch = 1024
 )
 
-// ShakeRequest releases Total shake envelopes at Rate per second,
-// round-robin into the SET pools, each of an amount uniform in
-// [MinAmount, MaxAmount] cents (0 means the default).
-type ShakeRequest struct {
-	Rate      int `json:"rate"`
-	Total     int `json:"total"`
-	MinAmount int `json:"min_amount"`
-	MaxAmount int `json:"max_amount"`
-}
-
-// SendRequest releases Total envelopes at Rate per second, each pushed to
-// Recipients distinct random connected users (0 means 3) and worth an
-// amount uniform in [MinAmount, MaxAmount], at least a cent per recipient.
-type SendRequest struct {
-	Rate       int `json:"rate"`
-	Total      int `json:"total"`
-	Recipients int `json:"recipients"`
-	MinAmount  int `json:"min_amount"`
-	MaxAmount  int `json:"max_amount"`
-}
+// ShakeRequest and SendRequest are the bodies of POST /v1/shake and
+// /v1/send (server/admin).
+type (
+	ShakeRequest = admin.ShakeRequest
+	SendRequest  = admin.SendRequest
+)
 
 // Errors of Shake and Send that callers test.
 var (
@@ -68,7 +55,7 @@ func fieldErr(field, format string, a ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
 }
 
-func (r *ShakeRequest) normalize(idsLeft int) error {
+func normalizeShake(r *ShakeRequest, idsLeft int) error {
 	if r.Rate < 1 || r.Rate > MaxRate {
 		return fieldErr("rate", "must be between 1 and %d per second, got %d", MaxRate, r.Rate)
 	}
@@ -78,7 +65,7 @@ func (r *ShakeRequest) normalize(idsLeft int) error {
 	return normalizeAmounts(&r.MinAmount, &r.MaxAmount, 1)
 }
 
-func (r *SendRequest) normalize() error {
+func normalizeSend(r *SendRequest) error {
 	if r.Rate < 1 || r.Rate > MaxRate {
 		return fieldErr("rate", "must be between 1 and %d per second, got %d", MaxRate, r.Rate)
 	}
@@ -156,7 +143,7 @@ func (s *Server) Shake(req ShakeRequest) error {
 	r := &s.rel
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := req.normalize(int(SendIDBase - r.nextShake)); err != nil {
+	if err := normalizeShake(&req, int(SendIDBase-r.nextShake)); err != nil {
 		return err
 	}
 	if r.shaking {
@@ -174,7 +161,7 @@ func (s *Server) Shake(req ShakeRequest) error {
 // Send starts releasing sent envelopes (POST /v1/send), like Shake.
 func (s *Server) Send(req SendRequest) error {
 	r := &s.rel
-	if err := req.normalize(); err != nil {
+	if err := normalizeSend(&req); err != nil {
 		return err
 	}
 	r.mu.Lock()

@@ -3,67 +3,19 @@ package server
 import (
 	"time"
 
+	"github.com/hbctl/hbctl/server/admin"
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
-// Stats is GET /v1/stats. Shake and send envelope figures cover the whole
-// journal (they survive restarts); request, result and error counters
-// count since this process started.
-type Stats struct {
-	Connections    int64        `json:"connections"` // logged-in connections now
-	Shake          ShakeStats   `json:"shake"`
-	Send           SendStats    `json:"send"`
-	Requests       RequestStats `json:"requests"`
-	Results        ResultStats  `json:"results"`
-	ProtocolErrors int64        `json:"protocol_errors"`
-	SlowConsumers  int64        `json:"slow_consumers"`
-	// ShakePerSecond is [unix_second, SHAKEs received] for each of the
-	// last ReportSecs complete seconds (fewer right after start), oldest
-	// first, counted by arrival.
-	ShakePerSecond [][2]int64 `json:"shake_per_second"`
-	Releasing      Releasing  `json:"releasing"`
-	MaxQPS         int        `json:"max_qps"`
-	Sets           int        `json:"sets"`
-	UptimeS        float64    `json:"uptime_s"`
-}
-
-// ShakeStats: issued = granted + pool, in count and in cents.
-type ShakeStats struct {
-	Issued        int64 `json:"issued"`
-	IssuedAmount  int64 `json:"issued_amount"`
-	Granted       int64 `json:"granted"`
-	GrantedAmount int64 `json:"granted_amount"`
-	Pool          int64 `json:"pool"`
-	PoolAmount    int64 `json:"pool_amount"`
-}
-
-// SendStats counts sent envelopes and the shares paid on OPEN.
-type SendStats struct {
-	Sent         int64 `json:"sent"`
-	SentAmount   int64 `json:"sent_amount"`
-	Opened       int64 `json:"opened"`
-	OpenedAmount int64 `json:"opened_amount"`
-}
-
-// RequestStats counts requests received.
-type RequestStats struct {
-	Login int64 `json:"login"`
-	Shake int64 `json:"shake"`
-	Open  int64 `json:"open"`
-}
-
-// ResultStats counts SHAKE_RESPs by result.
-type ResultStats struct {
-	Got        int64 `json:"got"`
-	None       int64 `json:"none"`
-	Overloaded int64 `json:"overloaded"`
-}
-
-// Releasing says which releases are running.
-type Releasing struct {
-	Shake bool `json:"shake"`
-	Send  bool `json:"send"`
-}
+// The admin API's types are server/admin's, shared with its callers.
+type (
+	Stats        = admin.Stats
+	ShakeStats   = admin.ShakeStats
+	SendStats    = admin.SendStats
+	RequestStats = admin.RequestStats
+	ResultStats  = admin.ResultStats
+	Releasing    = admin.Releasing
+)
 
 // Stats is a snapshot of the server's counters (GET /v1/stats).
 func (s *Server) Stats() Stats {

@@ -6,19 +6,12 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hbctl/hbctl/internal/testwait"
 )
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// eventually polls cond until it holds (internal/testwait).
+var eventually = testwait.For
 
 func TestFileSinkRoundTrip(t *testing.T) {
 	dir := t.TempDir()

@@ -6,8 +6,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -228,21 +228,22 @@ func testSurvivesRestart(t *testing.T, db *influxtest.Influx) {
 	db.WaitRows(t, `SELECT sent FROM hb_requests WHERE phase='before'`, 1, 10*time.Second)
 
 	db.Stop(t)
-	var mu sync.Mutex
-	var slowest time.Duration
+	var took []time.Duration
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for i, end := 0, time.Now().Add(3*time.Second); time.Now().Before(end); i++ {
 		<-tick.C
 		start := time.Now()
 		s.Write(point("down", i))
-		mu.Lock()
-		slowest = max(slowest, time.Since(start))
-		mu.Unlock()
+		took = append(took, time.Since(start))
 	}
-	// A blocked Write would take a whole HTTP attempt; allow only scheduling noise.
-	if slowest > 250*time.Millisecond {
-		t.Fatalf("a Write took %v while InfluxDB was down", slowest)
+	// A Write that waited on InfluxDB would take an HTTP attempt each time;
+	// one that only queues takes microseconds. The 90th percentile tells
+	// them apart where the slowest single Write could be one scheduler
+	// stall on a shared host.
+	slices.Sort(took)
+	if p90 := took[len(took)*9/10]; p90 > 250*time.Millisecond {
+		t.Fatalf("Writes took %v at the 90th percentile (slowest %v) while InfluxDB was down", p90, took[len(took)-1])
 	}
 	eventually(t, 10*time.Second, "connection errors in Stats", func() bool { return s.Stats().Errors > 0 })
 

@@ -14,7 +14,8 @@
 // It also carries the host's samples (HostPoints, fed by a
 // telemetry.Sampler) to the coordinator with the heartbeats, bounded.
 //
-// It imports agents, agents/clock, coordinator/api (plus the schedule
-// they carry) and telemetry; never the coordinator itself, the server or
-// cli.
+// It speaks to the coordinator through coordinator/client, as hbctl's
+// control commands do. It imports agents, agents/clock, coordinator/api
+// and coordinator/client (plus the schedule they carry) and telemetry;
+// never the coordinator itself, the server or cli.
 package remote

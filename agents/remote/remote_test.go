@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/hbctl/hbctl/coordinator/client"
 	"github.com/hbctl/hbctl/internal/testwait"
 	"github.com/hbctl/hbctl/server"
+	"github.com/hbctl/hbctl/server/servertest"
 )
 
 const token = "t0ken"
@@ -49,19 +49,11 @@ func (co *coord) stop() {
 	co.srv.Close()
 }
 
+// startServer runs a reference server (server/servertest) and returns its
+// wire address.
 func startServer(t *testing.T) string {
 	t.Helper()
-	s, err := server.New(server.Config{DataDir: t.TempDir(), Sets: 4, Seed: 1, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
+	return servertest.Start(t, server.Config{}).Addr
 }
 
 // waitFor polls a condition (internal/testwait).

@@ -9,7 +9,7 @@ import (
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
-// Envelope id bases, as PROTOCOL.md's convention has them.
+// Envelope id bases, as the convention of docs/protocol.md has them.
 const (
 	ShakeBase = 0x100000
 	SendBase  = 0x200000

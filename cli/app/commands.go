@@ -34,5 +34,6 @@ func commands() []*ucli.Command {
 		runcmd.Command(),
 		democmd.Command(),
 		verifycmd.Command(),
+		docsCommand(),
 	}
 }

@@ -1,5 +1,5 @@
 // Command hbctl load-tests and verifies long-connection red-envelope
-// services. See README.md.
+// services. See README.md and docs/.
 package main
 
 import (

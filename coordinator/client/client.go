@@ -1,6 +1,7 @@
-// Package client calls the coordinator's control API for hbctl's commands:
-// connect, qps, shake, send, status, disconnect. It imports only
-// coordinator/api; agents speak to the coordinator through agents/remote.
+// Package client calls the coordinator's HTTP API: the control calls of
+// hbctl's commands (connect, qps, shake, send, status, disconnect, verify)
+// and, through Call, the agents' own (register, heartbeat, assignment,
+// ledger upload, made by agents/remote). It imports only coordinator/api.
 package client
 
 import (
@@ -20,8 +21,14 @@ import (
 // DefaultURL is where control commands look for the coordinator.
 const DefaultURL = "http://127.0.0.1:7070"
 
-// ErrUnauthorized is returned when the coordinator refuses the token.
-var ErrUnauthorized = errors.New("coordinator refused the token")
+// Errors an *APIError unwraps to, for errors.Is.
+var (
+	// ErrUnauthorized: the coordinator refuses the token (401).
+	ErrUnauthorized = errors.New("coordinator refused the token")
+	// ErrNotFound: the coordinator does not know what was named (404), such
+	// as an agent it forgot by restarting.
+	ErrNotFound = errors.New("coordinator does not know it")
+)
 
 // APIError is a non-2xx answer of the coordinator.
 type APIError struct {
@@ -34,10 +41,14 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("coordinator: %s (HTTP %d)", e.Message, e.Status)
 }
 
-// Unwrap lets callers test errors.Is(err, ErrUnauthorized).
+// Unwrap lets callers test errors.Is(err, ErrUnauthorized) and
+// errors.Is(err, ErrNotFound).
 func (e *APIError) Unwrap() error {
-	if e.Status == http.StatusUnauthorized {
+	switch e.Status {
+	case http.StatusUnauthorized:
 		return ErrUnauthorized
+	case http.StatusNotFound:
+		return ErrNotFound
 	}
 	return nil
 }
@@ -57,17 +68,25 @@ func New(url, token string) *Client {
 // Do sends in (nil for none) as JSON and decodes the answer into out (nil
 // to discard). A non-2xx answer is an *APIError.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	_, err := c.Call(ctx, method, path, in, out)
+	return err
+}
+
+// Call is Do that also returns the HTTP status (0 when there was no
+// answer), for the calls where a 2xx status says something: 204 leaves out
+// untouched.
+func (c *Client) Call(ctx context.Context, method, path string, in, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return 0, fmt.Errorf("encode request: %w", err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
 	if err != nil {
-		return fmt.Errorf("coordinator request: %w", err)
+		return 0, fmt.Errorf("coordinator request: %w", err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -77,12 +96,12 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	}
 	res, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the coordinator at %s: %w", c.URL, err)
+		return 0, fmt.Errorf("cannot reach the coordinator at %s: %w", c.URL, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("read coordinator answer: %w", err)
+		return res.StatusCode, fmt.Errorf("read coordinator answer: %w", err)
 	}
 	if res.StatusCode/100 != 2 {
 		var e api.Error
@@ -92,14 +111,14 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		if res.StatusCode == http.StatusUnauthorized {
 			e.Error += ": check --token / HBCTL_TOKEN (the coordinator prints it at start and keeps it in <data-dir>/token)"
 		}
-		return &APIError{Status: res.StatusCode, Message: e.Error, Shortfall: e.Shortfall}
+		return res.StatusCode, &APIError{Status: res.StatusCode, Message: e.Error, Shortfall: e.Shortfall}
 	}
 	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("decode coordinator answer: %w", err)
+			return res.StatusCode, fmt.Errorf("decode coordinator answer: %w", err)
 		}
 	}
-	return nil
+	return res.StatusCode, nil
 }
 
 // Connect asks the agents to hold users.

@@ -2,9 +2,9 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/server/admin"
 )
 
 var (
@@ -48,33 +49,13 @@ func (r *runEnv) status() api.Status {
 	return st
 }
 
-// serverStats is the part of the server's GET /v1/stats the tests read.
-type serverStats struct {
-	Connections    int        `json:"connections"`
-	ShakePerSecond [][2]int64 `json:"shake_per_second"`
-	Requests       struct {
-		Shake int64 `json:"shake"`
-	} `json:"requests"`
-	Shake struct {
-		Issued int64 `json:"issued"`
-	} `json:"shake"`
-	Send struct {
-		Sent   int64 `json:"sent"`
-		Opened int64 `json:"opened"`
-	} `json:"send"`
-}
+// serverStats is the server's GET /v1/stats (server/admin).
+type serverStats = admin.Stats
 
 func (r *runEnv) serverStats() serverStats {
 	r.t.Helper()
-	req, _ := http.NewRequest("GET", r.adminURL+"/v1/stats", nil)
-	req.Header.Set("Authorization", "Bearer "+r.adminToken)
-	res, err := http.DefaultClient.Do(req)
+	s, err := admin.New(r.adminURL, r.adminToken, nil).Stats(context.Background())
 	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var s serverStats
-	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
 		r.t.Fatal(err)
 	}
 	return s

@@ -2,10 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"github.com/hbctl/hbctl/checks"
 	"github.com/hbctl/hbctl/checks/checkstest"
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/server/admin"
 	"github.com/hbctl/hbctl/server/wire"
 )
 
@@ -41,17 +42,8 @@ func serverOf(t *testing.T, p *proc, dir string) verifyServer {
 // releasing says whether the server still runs a shake or send release.
 func (s verifyServer) releasing(t *testing.T) bool {
 	t.Helper()
-	req, _ := http.NewRequest("GET", s.admin+"/v1/stats", nil)
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	res, err := http.DefaultClient.Do(req)
+	st, err := admin.New(s.admin, s.token, nil).Stats(context.Background())
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var st struct {
-		Releasing struct{ Shake, Send bool } `json:"releasing"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
 	return st.Releasing.Shake || st.Releasing.Send
@@ -94,7 +86,7 @@ func stealLogin(t *testing.T, addr string, uid uint32) {
 	}
 }
 
-// verifyOutput is what the test reads of `verify ledger --json`.
+// verifyOutput is what the test reads of `verify ledger --json-out`.
 type verifyOutput struct {
 	checks.Report
 	ExitCode int         `json:"exit_code"`
@@ -206,7 +198,7 @@ func TestVerifyLedger(t *testing.T) {
 	// Verify while SHAKEs are in flight: verify itself stops the load.
 	report := filepath.Join(tmp, "verify.json")
 	began := time.Now()
-	res = r.hb("verify", "ledger", "--json", report, "--grace", "5s", "--save-input")
+	res = r.hb("verify", "ledger", "--json-out", report, "--grace", "5s", "--save-input")
 	took := time.Since(began)
 	v := readVerify(t, report)
 	if res.code != 0 || v.ExitCode != 0 || v.Verdict != checks.VerdictReconciled {
@@ -306,7 +298,7 @@ func TestVerifyLedger(t *testing.T) {
 			t.Fatalf("connect: exit %d\n%s\n%s", res.code, res.out, res.err)
 		}
 		out := filepath.Join(tmp, "partial.json")
-		res = r.hb("verify", "ledger", "--json", out, "--grace", "2s")
+		res = r.hb("verify", "ledger", "--json-out", out, "--grace", "2s")
 		v := readVerify(t, out)
 		if res.code != 2 || v.Verdict != checks.VerdictIncomplete || !strings.Contains(res.out, "no admin API") {
 			t.Fatalf("exit %d, verdict %s; want 2, incomplete, naming the missing admin API\n%s\n%s", res.code, v.Verdict, res.out, res.err)
@@ -316,7 +308,7 @@ func TestVerifyLedger(t *testing.T) {
 				t.Errorf("skipped a check of %s: %+v", sk.Server, sk)
 			}
 		}
-		res = r.hb("verify", "ledger", "--json", out, "--grace", "2s", "--allow-partial")
+		res = r.hb("verify", "ledger", "--json-out", out, "--grace", "2s", "--allow-partial")
 		v = readVerify(t, out)
 		if res.code != 0 || v.ExitCode != 0 || len(v.Skipped) == 0 || len(v.DiscrepancyCounts) != 0 {
 			t.Fatalf("--allow-partial: exit %d, %+v\n%s\n%s", res.code, v.Report, res.out, res.err)

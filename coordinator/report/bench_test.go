@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/hbctl/hbctl/coordinator"
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/coordinator/runrecord"
 )
 
 // syntheticRun is a run of n seconds at 60,000/s with 17 hosts.
 func syntheticRun(n int) *Report {
-	secs := make([]coordinator.TimelineSecond, n)
+	secs := make([]runrecord.TimelineSecond, n)
 	for i := range secs {
 		s := &secs[i]
 		s.T = fixtureT0 + int64(i)

@@ -4,8 +4,8 @@
 // script, font or stylesheet fetched at view time, so the file can be
 // mailed, archived and printed as it is.
 //
-// It reads files only: it must not import the agents, the server or the
-// checks, and must not speak to a running coordinator. It imports
-// coordinator for the timeline's own types and telemetry for the line
-// protocol reader.
+// It reads files only: it must not import the agents, the server, the
+// coordinator daemon or cli, and must not speak to a running coordinator.
+// It imports coordinator/runrecord for the files' formats (and through it
+// the API types they embed) and telemetry for the line protocol reader.
 package report

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hbctl/hbctl/coordinator"
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/coordinator/runrecord"
 	"github.com/hbctl/hbctl/telemetry"
 )
 
@@ -88,10 +88,10 @@ func fixtureTimeline() []byte {
 	}
 	ms := func(sec float64) int64 { return int64((float64(fixtureT0) + sec) * 1000) }
 	for _, h := range []string{"h01", "h02", "h03"} {
-		line(coordinator.TimelineEvent{T: ms(-5), Kind: "agent_registered", Agent: h, Detail: "capacity 1000"})
+		line(runrecord.TimelineEvent{T: ms(-5), Kind: "agent_registered", Agent: h, Detail: "capacity 1000"})
 	}
-	line(coordinator.TimelineEvent{T: ms(0.2), Kind: "connect", PlanID: 1, Detail: "3000 users over 3 agents to [127.0.0.1:1025]"})
-	events := map[int][]coordinator.TimelineEvent{
+	line(runrecord.TimelineEvent{T: ms(0.2), Kind: "connect", PlanID: 1, Detail: "3000 users over 3 agents to [127.0.0.1:1025]"})
+	events := map[int][]runrecord.TimelineEvent{
 		8:  {{T: ms(8.4), Kind: "qps", Q: 300, At: fixtureT0 + 10, PlanID: 1}},
 		12: {{T: ms(12.1), Kind: "shake", Detail: "rate 20/s, total 400 over 1 servers, 0 failed"}},
 		28: {{T: ms(28.3), Kind: "qps", Q: 600, At: fixtureT0 + 30, PlanID: 1}},
@@ -108,7 +108,7 @@ func fixtureTimeline() []byte {
 		if i == 40 {
 			recv = 560
 		}
-		s := coordinator.TimelineSecond{T: fixtureT0 + int64(i), Target: target}
+		s := runrecord.TimelineSecond{T: fixtureT0 + int64(i), Target: target}
 		s.Sent, s.Received = sent, recv
 		if i >= 13 && i < 33 {
 			s.Got, s.GrantAmount = 20, 2000
@@ -132,13 +132,13 @@ func fixtureTimeline() []byte {
 				s.Shake.P99, s.Shake.P999, s.Shake.Max = 40, 80, 95
 			}
 			s.Lateness = api.Percentiles{Count: sent, P50: 0.05, P90: 0.1, P99: 0.3, P999: 0.6, Max: 1}
-			s.Agents = map[string]coordinator.AgentSecond{}
+			s.Agents = map[string]runrecord.AgentSecond{}
 			for k, h := range []string{"h01", "h02", "h03"} {
 				part := sent / 3
 				if k == 0 {
 					part += sent % 3
 				}
-				s.Agents[h] = coordinator.AgentSecond{Sent: part, Received: part, P99: s.Shake.P99}
+				s.Agents[h] = runrecord.AgentSecond{Sent: part, Received: part, P99: s.Shake.P99}
 			}
 		}
 		line(s)
@@ -225,9 +225,9 @@ func fixtureVerify() []byte {
 // with -update after changing it.
 func TestFixtureUpToDate(t *testing.T) {
 	files := map[string][]byte{
-		coordinator.TimelineFile: fixtureTimeline(),
-		telemetry.MetricsFile:    fixtureMetrics(),
-		VerifyFile:               fixtureVerify(),
+		runrecord.TimelineFile: fixtureTimeline(),
+		telemetry.MetricsFile:  fixtureMetrics(),
+		VerifyFile:             fixtureVerify(),
 	}
 	for name, want := range files {
 		path := filepath.Join(fixtureDir, name)

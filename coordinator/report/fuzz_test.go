@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hbctl/hbctl/coordinator"
+	"github.com/hbctl/hbctl/coordinator/runrecord"
 	"github.com/hbctl/hbctl/telemetry"
 )
 
@@ -15,7 +15,7 @@ import (
 // report: reading must not fail on bad lines, and rendering must finish,
 // escape what it shows and never panic.
 func FuzzReport(f *testing.F) {
-	tl, err := os.ReadFile(filepath.Join(fixtureDir, coordinator.TimelineFile))
+	tl, err := os.ReadFile(filepath.Join(fixtureDir, runrecord.TimelineFile))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -8,16 +8,16 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/hbctl/hbctl/coordinator"
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/coordinator/runrecord"
 	"github.com/hbctl/hbctl/telemetry"
 )
 
 // Report is everything the HTML report shows, gathered from a data dir.
 type Report struct {
 	DataDir string
-	Seconds []coordinator.TimelineSecond // complete seconds, in time order
-	Events  []api.Event                  // phase changes, in time order
+	Seconds []runrecord.TimelineSecond // complete seconds, in time order
+	Events  []api.Event                // phase changes, in time order
 	// NIC is each host's packet rates from metrics.lp, hosts sorted by name.
 	NIC []HostPackets
 	// ServerReceived is SHAKEs per second as the servers counted them, by
@@ -37,7 +37,7 @@ type Report struct {
 // Build reads the coordinator's data dir: timeline.jsonl (required),
 // metrics.lp and verify.json (both optional).
 func Build(dataDir string) (*Report, error) {
-	path := filepath.Join(dataDir, coordinator.TimelineFile)
+	path := filepath.Join(dataDir, runrecord.TimelineFile)
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist (is %s a coordinator's data dir?)", ErrNoTimeline, path, dataDir)
@@ -55,7 +55,7 @@ func Build(dataDir string) (*Report, error) {
 	}
 	r := &Report{DataDir: dataDir, Seconds: tl.seconds, Events: tl.events}
 	if tl.bad > 0 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %d unreadable lines skipped", coordinator.TimelineFile, tl.bad))
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %d unreadable lines skipped", runrecord.TimelineFile, tl.bad))
 	}
 
 	mpath := filepath.Join(dataDir, telemetry.MetricsFile)
@@ -100,7 +100,7 @@ func Build(dataDir string) (*Report, error) {
 // points: the timeline's come from the servers' own per-second counters,
 // polled by the coordinator, while points exist only where the servers
 // wrote to this data dir's sink.
-func mergeServer(secs []coordinator.TimelineSecond, points map[int64]int64) map[int64]int64 {
+func mergeServer(secs []runrecord.TimelineSecond, points map[int64]int64) map[int64]int64 {
 	out := points
 	for i := range secs {
 		if v := secs[i].ServerReceived; v != nil {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hbctl/hbctl/coordinator"
+	"github.com/hbctl/hbctl/coordinator/runrecord"
 	"github.com/hbctl/hbctl/telemetry"
 )
 
@@ -19,7 +19,7 @@ import (
 func copyFixture(t *testing.T, names ...string) string {
 	t.Helper()
 	if len(names) == 0 {
-		names = []string{coordinator.TimelineFile, telemetry.MetricsFile, VerifyFile}
+		names = []string{runrecord.TimelineFile, telemetry.MetricsFile, VerifyFile}
 	}
 	dir := t.TempDir()
 	for _, n := range names {
@@ -188,7 +188,7 @@ func TestHTMLFixture(t *testing.T) {
 }
 
 func TestNotVerified(t *testing.T) {
-	dir := copyFixture(t, coordinator.TimelineFile, telemetry.MetricsFile)
+	dir := copyFixture(t, runrecord.TimelineFile, telemetry.MetricsFile)
 	r, err := Build(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +238,7 @@ func TestVerifyShapes(t *testing.T) {
 }
 
 func TestDiscrepanciesShown(t *testing.T) {
-	dir := copyFixture(t, coordinator.TimelineFile)
+	dir := copyFixture(t, runrecord.TimelineFile)
 	if err := os.WriteFile(filepath.Join(dir, VerifyFile), []byte(`{"verdict":"discrepancies","discrepancies":2}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestNoTimeline(t *testing.T) {
 		t.Errorf("empty dir: %v, want ErrNoTimeline", err)
 	}
 	onlyEvents := t.TempDir()
-	if err := os.WriteFile(filepath.Join(onlyEvents, coordinator.TimelineFile),
+	if err := os.WriteFile(filepath.Join(onlyEvents, runrecord.TimelineFile),
 		[]byte(`{"t_ms":1767225600000,"event":"connect"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestTornTimeline(t *testing.T) {
 {"t":101,"target":10,"sent":9,"received":9}
 {"t_ms":100500,"event":"qps","q":10,"at":100}
 {"t":102,"target":10,"se`
-	if err := os.WriteFile(filepath.Join(dir, coordinator.TimelineFile), []byte(body), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, runrecord.TimelineFile), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r, err := Build(dir)
@@ -308,7 +308,7 @@ func TestEscaping(t *testing.T) {
 `
 	lp := "net,host=<i>h9</i>,interface=eth0 packets_recv=1i,packets_sent=1i 100000000000\n" +
 		"net,host=<i>h9</i>,interface=eth0 packets_recv=5i,packets_sent=9i 101000000000\n"
-	if err := os.WriteFile(filepath.Join(dir, coordinator.TimelineFile), []byte(body), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, runrecord.TimelineFile), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, telemetry.MetricsFile), []byte(lp), 0o644); err != nil {
@@ -333,11 +333,11 @@ func TestEscaping(t *testing.T) {
 // comes from the timeline's server_received.
 func TestServerLineFromTimelineAlone(t *testing.T) {
 	dir := t.TempDir()
-	b, err := os.ReadFile(filepath.Join(fixtureDir, coordinator.TimelineFile))
+	b, err := os.ReadFile(filepath.Join(fixtureDir, runrecord.TimelineFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, coordinator.TimelineFile), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, runrecord.TimelineFile), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r, err := Build(dir)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 
-	"github.com/hbctl/hbctl/coordinator"
+	"github.com/hbctl/hbctl/coordinator/runrecord"
 	"github.com/hbctl/hbctl/telemetry"
 )
 
@@ -16,7 +16,7 @@ import (
 // histogram while the timeline goes on; then the bounds stay, with a
 // warning.
 func (r *Report) exactPercentiles() {
-	rh, err := coordinator.ReadRunHistograms(r.DataDir)
+	rh, err := runrecord.ReadRunHistograms(r.DataDir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return
@@ -42,7 +42,7 @@ func (r *Report) exactPercentiles() {
 	if h.TotalCount() < measured || (first != 0 && rh.First > first) {
 		r.Warnings = append(r.Warnings, fmt.Sprintf(
 			"%s covers %d SHAKE latencies from second %d, the timeline %d from %d (coordinator restarted?): run percentiles are bounds",
-			coordinator.RunHistogramsFile, h.TotalCount(), rh.First, measured, first))
+			runrecord.RunHistogramsFile, h.TotalCount(), rh.First, measured, first))
 		return
 	}
 	if h.TotalCount() == 0 {

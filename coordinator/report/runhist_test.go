@@ -10,8 +10,8 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/hbctl/hbctl/coordinator"
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/coordinator/runrecord"
 	"github.com/hbctl/hbctl/telemetry"
 )
 
@@ -22,7 +22,7 @@ func runHistDir(t *testing.T) (string, *hdrhistogram.Histogram) {
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(1, 2))
 	run := telemetry.NewHistogram()
-	f, err := os.Create(filepath.Join(dir, coordinator.TimelineFile))
+	f, err := os.Create(filepath.Join(dir, runrecord.TimelineFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func runHistDir(t *testing.T) (string, *hdrhistogram.Histogram) {
 			run.RecordValue(v)
 		}
 		p := telemetry.PercentilesOf(h)
-		s := coordinator.TimelineSecond{T: 1_800_000_000 + int64(i), Target: int64(n),
+		s := runrecord.TimelineSecond{T: 1_800_000_000 + int64(i), Target: int64(n),
 			Counters: api.Counters{Sent: int64(n), Received: int64(n), None: int64(n)},
 			Shake:    api.Percentiles{Count: p.Count, P50: p.P50, P90: p.P90, P99: p.P99, P999: p.P999, Max: p.Max}}
 		if err := enc.Encode(s); err != nil {
@@ -59,7 +59,7 @@ func TestReportExactPercentilesFromRunHistograms(t *testing.T) {
 	if bounds.TP99.Exact || bounds.TP99.Lo >= bounds.TP99.Hi {
 		t.Fatalf("without run-histograms.json: %+v, want bounds", bounds.TP99)
 	}
-	if err := coordinator.WriteRunHistograms(dir, &coordinator.RunHistograms{
+	if err := runrecord.WriteRunHistograms(dir, &runrecord.RunHistograms{
 		First: 1_800_000_000, Last: 1_800_000_019, Shake: telemetry.Export(run)}); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestReportRunHistogramsPartial(t *testing.T) {
 	dir, _ := runHistDir(t)
 	late := telemetry.NewHistogram()
 	late.RecordValue(500)
-	if err := coordinator.WriteRunHistograms(dir, &coordinator.RunHistograms{
+	if err := runrecord.WriteRunHistograms(dir, &runrecord.RunHistograms{
 		First: 1_800_000_015, Last: 1_800_000_019, Shake: telemetry.Export(late)}); err != nil {
 		t.Fatal(err)
 	}
@@ -107,11 +107,11 @@ func TestReportRunHistogramsPartial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.TP99.Exact || !strings.Contains(strings.Join(r.Warnings, "\n"), coordinator.RunHistogramsFile) {
+	if r.TP99.Exact || !strings.Contains(strings.Join(r.Warnings, "\n"), runrecord.RunHistogramsFile) {
 		t.Fatalf("TP99 %+v, warnings %q", r.TP99, r.Warnings)
 	}
 	// An unreadable file is a warning too, never a failed report.
-	if err := os.WriteFile(filepath.Join(dir, coordinator.RunHistogramsFile), []byte("{"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, runrecord.RunHistogramsFile), []byte("{"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if r, err = Build(dir); err != nil || r.TP99.Exact || len(r.Warnings) == 0 {

@@ -4,7 +4,7 @@ import (
 	"math"
 	"sort"
 
-	"github.com/hbctl/hbctl/coordinator"
+	"github.com/hbctl/hbctl/coordinator/runrecord"
 )
 
 // Phase is a stretch of contiguous seconds with one non-zero target rate.
@@ -36,7 +36,7 @@ type Phase struct {
 // phases splits the seconds into runs of equal non-zero target. A gap in
 // the seconds (a coordinator restart) ends a phase too. server holds the
 // servers' SHAKE arrivals by Unix second; nil for none.
-func phases(secs []coordinator.TimelineSecond, server map[int64]int64) []Phase {
+func phases(secs []runrecord.TimelineSecond, server map[int64]int64) []Phase {
 	var out []Phase
 	var cur *Phase
 	var sumAbs float64
@@ -112,7 +112,7 @@ var quantileSteps = []float64{0.5, 0.9, 0.99, 0.999, 1}
 // and at most 0.5 are < p50_i, 0.9 < p90_i, .... Putting each fraction at
 // the top of its step gives the lowest CDF the data allows, hence the
 // highest quantile (Hi); putting it at the bottom gives Lo.
-func runQuantile(secs []coordinator.TimelineSecond, q float64) Bounds {
+func runQuantile(secs []runrecord.TimelineSecond, q float64) Bounds {
 	type step struct {
 		x, mass float64
 	}
@@ -162,7 +162,7 @@ type Totals struct {
 	OpenSent, OpenAnswered, GrantAmount, OpenAmount                          int64
 }
 
-func totals(secs []coordinator.TimelineSecond) Totals {
+func totals(secs []runrecord.TimelineSecond) Totals {
 	var t Totals
 	for i := range secs {
 		c := &secs[i].Counters

@@ -9,8 +9,8 @@ import (
 	"io"
 	"sort"
 
-	"github.com/hbctl/hbctl/coordinator"
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/coordinator/runrecord"
 )
 
 // ErrNoTimeline is returned by Build when the data dir holds no timeline,
@@ -23,7 +23,7 @@ const maxTimelineLine = 16 << 20
 
 // timeline is what timeline.jsonl holds, seconds sorted by time.
 type timeline struct {
-	seconds []coordinator.TimelineSecond
+	seconds []runrecord.TimelineSecond
 	events  []api.Event
 	bad     int // lines that were neither a second nor an event (a torn tail after a crash)
 }
@@ -59,7 +59,7 @@ func readTimeline(r io.Reader) (timeline, error) {
 			}
 			tl.events = append(tl.events, e)
 		case probe.T != nil:
-			var s coordinator.TimelineSecond
+			var s runrecord.TimelineSecond
 			if err := json.Unmarshal(line, &s); err != nil {
 				tl.bad++
 				continue

@@ -3,10 +3,12 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/hbctl/hbctl/coordinator/runrecord"
 )
 
 // VerifyFile is the verdict `hbctl verify ledger` leaves in the data dir.
-const VerifyFile = "verify.json"
+const VerifyFile = runrecord.VerifyFile
 
 // Verify is the last verification of the ledgers, as far as the report
 // shows it.

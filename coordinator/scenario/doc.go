@@ -6,7 +6,7 @@
 // and per-second counters), which no single load generator can see.
 //
 // The runner drives the coordinator through coordinator/client (the
-// Control interface) and reads the target servers' admin stats only to
-// know when a release has finished. It must not import cli, agents or
-// server: those are other processes.
+// Control interface) and reads the target servers' admin stats, through
+// server/admin, only to know when a release has finished. It must not
+// import cli, agents or server: those are other processes.
 package scenario

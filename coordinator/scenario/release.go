@@ -2,46 +2,22 @@ package scenario
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/server/admin"
 )
 
-// serverReleasing is the part of a target server's GET /v1/stats that says
-// whether a shake or send release is still running.
-type serverReleasing struct {
-	Shake bool `json:"shake"`
-	Send  bool `json:"send"`
-}
+// serverReleasing says whether a shake or send release is still running.
+type serverReleasing = admin.Releasing
 
 // releasing asks one server's admin API whether it is still releasing.
 func releasing(ctx context.Context, hc *http.Client, a api.Admin) (serverReleasing, error) {
-	var out struct {
-		Releasing serverReleasing `json:"releasing"`
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.URL, "/")+"/v1/stats", nil)
-	if err != nil {
-		return out.Releasing, fmt.Errorf("server stats: %w", err)
-	}
-	if a.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.Token)
-	}
-	res, err := hc.Do(req)
+	st, err := admin.New(a.URL, a.Token, hc).Stats(ctx)
 	if err != nil {
 		// Not wrapped: a server unreachable is no coordinator unreachable.
-		return out.Releasing, fmt.Errorf("server stats: %v", err)
+		return st.Releasing, fmt.Errorf("server stats: %v", err)
 	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 512))
-		return out.Releasing, fmt.Errorf("server stats %s: HTTP %d: %s", a.URL, res.StatusCode, strings.TrimSpace(string(b)))
-	}
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		return out.Releasing, fmt.Errorf("server stats %s: %w", a.URL, err)
-	}
-	return out.Releasing, nil
+	return st.Releasing, nil
 }

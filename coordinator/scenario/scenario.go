@@ -49,6 +49,9 @@ type Targets struct {
 	// AdminTokenFile is read when AdminToken is empty (a local server's
 	// DATA-DIR/admin-token).
 	AdminTokenFile string `yaml:"admin_token_file"`
+	// AdminTokens, from the command line only, are one token per admin
+	// API, in Admins order; they replace AdminToken and AdminTokenFile.
+	AdminTokens []string `yaml:"-"`
 }
 
 // Step is one action of the scenario; exactly one of its action fields is
@@ -291,9 +294,11 @@ func (fs fileStep) step(line int) (Step, error) {
 // Overrides replace parts of a scenario from the command line, so one file
 // runs on the lab and locally.
 type Overrides struct {
-	Servers        []string
-	Admins         []string
-	AdminToken     string
+	Servers []string
+	Admins  []string
+	// AdminTokens is one token for every admin API, or one per admin API
+	// in order.
+	AdminTokens    []string
 	AdminTokenFile string
 	Users          int
 	// QPS, when positive, scales every qps step so that the first
@@ -311,11 +316,14 @@ func (sc *Scenario) Apply(o Overrides) {
 	if len(o.Admins) > 0 {
 		sc.Targets.Admins = o.Admins
 	}
-	if o.AdminToken != "" {
-		sc.Targets.AdminToken, sc.Targets.AdminTokenFile = o.AdminToken, ""
+	switch {
+	case len(o.AdminTokens) == 1:
+		sc.Targets.AdminToken, sc.Targets.AdminTokenFile, sc.Targets.AdminTokens = o.AdminTokens[0], "", nil
+	case len(o.AdminTokens) > 1:
+		sc.Targets.AdminToken, sc.Targets.AdminTokenFile, sc.Targets.AdminTokens = "", "", o.AdminTokens
 	}
 	if o.AdminTokenFile != "" {
-		sc.Targets.AdminToken, sc.Targets.AdminTokenFile = "", o.AdminTokenFile
+		sc.Targets.AdminToken, sc.Targets.AdminTokenFile, sc.Targets.AdminTokens = "", o.AdminTokenFile, nil
 	}
 	if o.Users > 0 {
 		sc.Users = o.Users
@@ -368,9 +376,16 @@ func (sc *Scenario) AdminList() ([]api.Admin, error) {
 		}
 		tok = strings.TrimSpace(string(b))
 	}
+	if n := len(sc.Targets.AdminTokens); n > 0 && n != len(sc.Targets.Admins) {
+		return nil, fmt.Errorf("%w: %d admin tokens for %d admins: give one token for all or one per admin, in order", ErrInvalid, n, len(sc.Targets.Admins))
+	}
 	var out []api.Admin
-	for _, u := range sc.Targets.Admins {
-		out = append(out, api.Admin{URL: u, Token: tok})
+	for i, u := range sc.Targets.Admins {
+		a := api.Admin{URL: u, Token: tok}
+		if len(sc.Targets.AdminTokens) > 0 {
+			a.Token = sc.Targets.AdminTokens[i]
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

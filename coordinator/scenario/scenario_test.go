@@ -191,4 +191,19 @@ func TestApplyAndCheck(t *testing.T) {
 	if err := bad.Check(); err == nil || !errors.Is(err, ErrInvalid) {
 		t.Errorf("missing token file: %v", err)
 	}
+	// One token per admin, as connect takes them; a count that matches
+	// neither one nor the admins is a usage error.
+	two := &Scenario{Users: 1, Targets: Targets{Servers: []string{"a:1", "b:1"}, Admins: []string{"http://a", "http://b"}, AdminToken: "x"}}
+	two.Apply(Overrides{AdminTokens: []string{"ta", "tb"}})
+	if admins, err := two.AdminList(); err != nil || len(admins) != 2 || admins[0].Token != "ta" || admins[1].Token != "tb" {
+		t.Errorf("a token per admin: %+v %v", admins, err)
+	}
+	two.Apply(Overrides{AdminTokens: []string{"t1", "t2", "t3"}})
+	if err := two.Check(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("3 tokens for 2 admins: %v", err)
+	}
+	two.Apply(Overrides{AdminTokens: []string{"all"}})
+	if admins, err := two.AdminList(); err != nil || admins[0].Token != "all" || admins[1].Token != "all" {
+		t.Errorf("one token for all: %+v %v", admins, err)
+	}
 }

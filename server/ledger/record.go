@@ -25,7 +25,7 @@ const (
 //	open   {"ev":"open","env":ID,"uid":U,"amount":S,"t":MS}
 //
 // Agents, which may talk to several servers, add "srv" (the server's
-// address) so that envelopes are keyed by (server, env) as PROTOCOL.md asks.
+// address) so that envelopes are keyed by (server, env) as docs/protocol.md asks.
 type Record struct {
 	Ev     string   `json:"ev"`
 	Env    uint32   `json:"env"`

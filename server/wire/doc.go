@@ -1,4 +1,4 @@
-// Package wire is the frame codec of the hongbao protocol (PROTOCOL.md):
+// Package wire is the frame codec of the hongbao protocol (docs/protocol.md):
 // fixed 12-byte headers and fixed bodies of big-endian u32 fields.
 //
 // It is a contract shared by the reference server, the agents and the

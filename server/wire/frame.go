@@ -9,7 +9,7 @@ import (
 // Cmd is a frame's command id.
 type Cmd uint16
 
-// The commands of PROTOCOL.md.
+// The commands of docs/protocol.md.
 const (
 	CmdLogin     Cmd = 0
 	CmdLoginResp Cmd = 1

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,7 +21,7 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-// vectors are PROTOCOL.md's test vectors, byte for byte.
+// vectors are the test vectors of docs/protocol.md, byte for byte.
 var vectors = []struct {
 	name  string
 	frame Frame
@@ -191,4 +193,43 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip:\n got % x\nwant % x", got, b[:n])
 		}
 	})
+}
+
+// TestDocumentedVectors reads the test vectors docs/protocol.md gives to
+// people who implement the protocol themselves: each must be one of the
+// vectors above, byte for byte, and every vector above must be there, so
+// the document and the codec cannot drift apart.
+func TestDocumentedVectors(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "protocol.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "## Test vectors")
+	if !ok {
+		t.Fatal("docs/protocol.md has no Test vectors section")
+	}
+	known := map[string]bool{}
+	for _, v := range vectors {
+		known[v.hex] = true
+	}
+	found := map[string]bool{}
+	for _, line := range strings.Split(rest, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.Trim(line, "0123456789abcdef ") != "" || len(line) < 12*3-1 {
+			continue // a title, a fence or prose
+		}
+		if !known[line] {
+			t.Errorf("docs/protocol.md vector %q is none the codec produces", line)
+		}
+		var f Frame
+		if n, err := Decode(unhex(t, line), &f); err != nil || n != len(unhex(t, line)) {
+			t.Errorf("docs/protocol.md vector %q does not decode: n=%d err=%v", line, n, err)
+		}
+		found[line] = true
+	}
+	for _, v := range vectors {
+		if !found[v.hex] {
+			t.Errorf("vector %s (%s) is missing from docs/protocol.md", v.name, v.hex)
+		}
+	}
 }

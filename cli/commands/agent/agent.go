@@ -34,10 +34,10 @@ func Command() *ucli.Command {
 			"Example:\n  hbctl agent --coordinator http://10.0.0.1:7070 --name h01 --bind 10.0.1.1 \\\n" +
 			"      --capacity 60000 --data-dir /var/lib/hbctl/h01",
 		Flags: append(append(common.Flags(),
-			&ucli.StringFlag{Name: "name", Value: host, EnvVars: []string{"HBCTL_AGENT_NAME"}, Usage: "agent `NAME`, unique per run (a restarted agent with the same name gets its users back)"},
+			&ucli.StringFlag{Name: "name", Value: host, DefaultText: "the host name", EnvVars: []string{"HBCTL_AGENT_NAME"}, Usage: "agent `NAME`, unique per run (a restarted agent with the same name gets its users back)"},
 			&ucli.IntFlag{Name: "capacity", Value: DefaultCapacity, EnvVars: []string{"HBCTL_CAPACITY"}, Usage: "most `USERS` this agent holds"},
 			&ucli.StringFlag{Name: "data-dir", Value: "hbctl-agent", EnvVars: []string{"HBCTL_AGENT_DATA_DIR"}, Usage: "`DIR` for the client ledger and counters"},
-			&ucli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"HBCTL_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			&ucli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"HBCTL_AGENT_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&ucli.BoolFlag{Name: "sample-host", Value: true, EnvVars: []string{"HBCTL_SAMPLE_HOST"},
 				Usage: "sample this host's NICs, CPU and memory every second and send them with the heartbeats (tagged host=NAME)"},
 			&ucli.DurationFlag{Name: "clock-skew", Hidden: true, EnvVars: []string{"HBCTL_CLOCK_SKEW"}, Usage: "test hook: shift the local clock"},

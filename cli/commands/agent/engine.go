@@ -17,8 +17,8 @@ import (
 func engineFlags() []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: "bind", EnvVars: []string{"HBCTL_BIND"}, Usage: "local `IP` to dial the servers from (several agents on several IPs hold more than 64k connections per host)"},
-		&ucli.IntFlag{Name: "connect-rate", Value: agents.DefaultConnectRate, EnvVars: []string{"HBCTL_CONNECT_RATE"},
-			Usage: "at most `N` connection attempts a second, first connects and reconnects alike (with jittered back-off), so a restarted server never sees a storm"},
+		&ucli.IntFlag{Name: "connect-rate", Value: agents.DefaultConnectRate, EnvVars: []string{"HBCTL_AGENT_CONNECT_RATE"},
+			Usage: "at most `N` connection attempts a second by this agent process, first connects and reconnects alike (with jittered back-off), so a restarted server never sees a storm"},
 		&ucli.DurationFlag{Name: "timeout", Value: agents.DefaultTimeout, EnvVars: []string{"HBCTL_AGENT_TIMEOUT"}, Usage: "a SHAKE unanswered for this `DURATION` counts as unanswered (a late answer is still matched and journaled)"},
 		&ucli.StringFlag{Name: "open-delay", Value: "0-100ms", EnvVars: []string{"HBCTL_OPEN_DELAY"},
 			Usage: "wait before OPENing a received envelope: a `RANGE` drawn at random (0-100ms, 20ms-2s) or one fixed duration (0 opens at once)"},
@@ -26,7 +26,7 @@ func engineFlags() []ucli.Flag {
 			Usage: "after a SHAKE_RESP 17 (overloaded) a user skips its next fire, then 2, 4 ... while overloads last; every skip is counted (--backoff-on-overload=false keeps firing)"},
 		&ucli.DurationFlag{Name: "wake-grid", Value: agents.DefaultWakeGrid, EnvVars: []string{"HBCTL_WAKE_GRID"},
 			Usage: "fires due within one `STEP` go out together on one wake-up: a fire is up to one step late, and wake-ups, which are most of an agent's CPU, fall with a longer step; 0 wakes for every fire"},
-		&ucli.IntFlag{Name: "loops", Value: 0, DefaultText: "number of CPUs", EnvVars: []string{"HBCTL_LOOPS"},
+		&ucli.IntFlag{Name: "loops", Value: 0, DefaultText: "number of CPUs", EnvVars: []string{"HBCTL_AGENT_LOOPS"},
 			Usage: "`N` event loops sharing the users; each wakes on its own, so one loop costs least CPU at low rates and more spread the load of high ones"},
 	}
 }

@@ -1,8 +1,9 @@
 // Package common holds what hbctl's control commands share: the flags that
 // find and authenticate to the coordinator (--coordinator, --token,
 // --coordinator-data-dir), the client built from them, and the mapping of
-// errors to exit codes. It imports only coordinator/client and
-// coordinator/api; command packages import it, never each other.
+// errors to exit codes, and the output both shake and send print. It
+// imports only coordinator/client and coordinator/api; command packages
+// import it, never each other.
 package common
 
 import (

@@ -38,7 +38,7 @@ func Command() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "server-data-dir", EnvVars: []string{"HBCTL_SERVER_DATA_DIR"},
 				Usage: "data `DIR` of a local server, to read its admin-token from (one for all, or one per --admin)"},
 			&ucli.IntFlag{Name: "users", EnvVars: []string{"HBCTL_USERS"}, Required: true, Usage: "`N` users: uids 0..N-1"},
-			&ucli.IntFlag{Name: "rate", EnvVars: []string{"HBCTL_CONNECT_RATE"}, Usage: "logins per second over all agents (0: agents' default, 20000 each)"},
+			&ucli.IntFlag{Name: "rate", EnvVars: []string{"HBCTL_CONNECT_TOTAL_RATE"}, Usage: "logins per second over all agents (0: agents' default, 20000 each)"},
 			&ucli.BoolFlag{Name: "wait", EnvVars: []string{"HBCTL_WAIT"}, Usage: "follow the logins until all are established"},
 			&ucli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, EnvVars: []string{"HBCTL_CONNECT_TIMEOUT"},
 				Usage: "with --wait, fail (exit 1) if not all users are established by then"},

@@ -59,10 +59,12 @@ func Command() *ucli.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if err := Run(ctx, o, c.App.Writer, c.App.ErrWriter); err != nil {
-				return ucli.Exit(err.Error(), common.ExitFailure)
+			err := Run(ctx, o, c.App.Writer, c.App.ErrWriter)
+			var ec ucli.ExitCoder
+			if err == nil || errors.As(err, &ec) {
+				return err // usage errors carry their exit code (2)
 			}
-			return nil
+			return ucli.Exit(err.Error(), common.ExitFailure)
 		},
 	}
 }
@@ -81,7 +83,7 @@ type Options struct {
 func Run(ctx context.Context, o Options, out, errOut io.Writer) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return common.Usage("--log-level: %v", err)
 	}
 	if errOut == nil {
 		errOut = os.Stderr

@@ -2,9 +2,7 @@ package coordinator
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -30,32 +28,16 @@ func influxConfig(c *ucli.Context) telemetry.InfluxConfig {
 	return cfg
 }
 
-// openSinks opens the file sink in dir and, with a URL, the InfluxDB sink,
-// both behind one Tee: `hbctl report` reads the file whether or not
-// InfluxDB is used. An unreachable InfluxDB is logged, not fatal: the sink
-// counts what it cannot write and resumes when InfluxDB comes back.
+// openSinks opens the coordinator's metric sinks (influxflags.Open) and
+// names them for its status.
 func openSinks(ctx context.Context, dir string, ic telemetry.InfluxConfig, log *slog.Logger) (coord.PointSink, error) {
-	file, err := telemetry.NewFileSink(dir, telemetry.WithFileLogger(log))
+	s, err := influxflags.Open(ctx, dir, ic, log)
 	if err != nil {
-		return coord.PointSink{}, fmt.Errorf("metrics file: %w", err)
+		return coord.PointSink{}, err
 	}
-	named := []coord.NamedSink{{Name: "file", Target: file.Path(), Sink: file}}
-	if ic.URL == "" {
-		return coord.PointSink{Out: file, Named: named}, nil
+	named := []coord.NamedSink{{Name: "file", Target: s.File.Path(), Sink: s.File}}
+	if s.Influx != nil {
+		named = append(named, coord.NamedSink{Name: "influx", Target: ic.URL, Sink: s.Influx})
 	}
-	ic.Logger = log
-	influx, err := telemetry.NewInfluxSink(ic)
-	if err != nil {
-		file.Close()
-		return coord.PointSink{}, fmt.Errorf("--influx-url: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := influx.Ping(pctx); err != nil {
-		log.Warn("InfluxDB not answering; points queue, then drop and count until it does", "err", err)
-	} else {
-		log.Info("writing metrics to InfluxDB", "url", ic.URL, "bucket", ic.Bucket)
-	}
-	named = append(named, coord.NamedSink{Name: "influx", Target: ic.URL, Sink: influx})
-	return coord.PointSink{Out: telemetry.Tee{file, influx}, Named: named}, nil
+	return coord.PointSink{Out: s.Out, Named: named}, nil
 }

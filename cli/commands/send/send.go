@@ -6,7 +6,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/hbctl/hbctl/cli/commands/common"
-	"github.com/hbctl/hbctl/cli/commands/shake"
 	"github.com/hbctl/hbctl/coordinator/api"
 )
 
@@ -40,7 +39,7 @@ func Command() *ucli.Command {
 				return err
 			}
 			resp, err := cl.Send(c.Context, req)
-			return common.Exit(shake.Print(c.App.Writer, "send", resp, err, c.Bool(common.FlagJSON)))
+			return common.Exit(common.PrintForward(c.App.Writer, "send", resp, err, c.Bool(common.FlagJSON)))
 		},
 	}
 }

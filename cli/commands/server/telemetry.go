@@ -2,12 +2,12 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
 	hbserver "github.com/hbctl/hbctl/server"
 	"github.com/hbctl/hbctl/telemetry"
+	"github.com/hbctl/hbctl/telemetry/influxflags"
 )
 
 // statsSource is what the telemetry loop reads: (*server.Server).Stats.
@@ -17,29 +17,15 @@ type statsSource interface {
 
 var _ statsSource = (*hbserver.Server)(nil)
 
-// openSink opens <dataDir>/metrics.lp and, with a URL, InfluxDB behind it
-// in a Tee. The server always keeps its own per-second record in its data
-// dir; InfluxDB only when asked.
+// openSink opens the server's metric sinks (influxflags.Open): the server
+// always keeps its own per-second record in its data dir; InfluxDB only
+// when asked.
 func openSink(ctx context.Context, dataDir string, ic telemetry.InfluxConfig, log *slog.Logger) (telemetry.Sink, error) {
-	file, err := telemetry.NewFileSink(dataDir, telemetry.WithFileLogger(log))
+	s, err := influxflags.Open(ctx, dataDir, ic, log)
 	if err != nil {
-		return nil, fmt.Errorf("metrics file: %w", err)
+		return nil, err
 	}
-	if ic.URL == "" {
-		return file, nil
-	}
-	ic.Logger = log
-	influx, err := telemetry.NewInfluxSink(ic)
-	if err != nil {
-		file.Close()
-		return nil, fmt.Errorf("--influx-url: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := influx.Ping(pctx); err != nil {
-		log.Warn("InfluxDB not answering; points queue, then drop and count until it does", "err", err)
-	}
-	return telemetry.Tee{file, influx}, nil
+	return s.Out, nil
 }
 
 // statsPoller turns the server's cumulative counters into per-second

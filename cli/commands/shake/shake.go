@@ -3,10 +3,6 @@
 package shake
 
 import (
-	"fmt"
-	"io"
-	"time"
-
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/hbctl/hbctl/cli/commands/common"
@@ -38,30 +34,7 @@ func Command() *ucli.Command {
 				return err
 			}
 			resp, err := cl.Shake(c.Context, req)
-			return common.Exit(Print(c.App.Writer, "shake", resp, err, c.Bool(common.FlagJSON)))
+			return common.Exit(common.PrintForward(c.App.Writer, "shake", resp, err, c.Bool(common.FlagJSON)))
 		},
 	}
-}
-
-// Print shows a forwarded release, server by server; it is shared with
-// `hbctl send`.
-func Print(w io.Writer, what string, resp api.ForwardResponse, err error, asJSON bool) error {
-	if len(resp.Servers) == 0 {
-		return err
-	}
-	if asJSON {
-		if perr := common.PrintJSON(w, resp); perr != nil {
-			return perr
-		}
-		return err
-	}
-	fmt.Fprintf(w, "%s started %s\n", what, time.UnixMilli(resp.Started).UTC().Format(time.RFC3339Nano))
-	for _, s := range resp.Servers {
-		state := "ok"
-		if s.Error != "" {
-			state = "FAILED: " + s.Error
-		}
-		fmt.Fprintf(w, "  %-32s %6d/s %8d  %s\n", s.Admin, s.Rate, s.Total, state)
-	}
-	return err
 }

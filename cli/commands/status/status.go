@@ -27,7 +27,7 @@ func Command() *ucli.Command {
 		Description: "Latencies are merged HdrHistograms over all agents (never averages), from\n" +
 			"the intended fire time. 'last' is the newest complete second; 'run' is\n" +
 			"everything since the coordinator started.\n\n" +
-			"--json prints the coordinator's status document (see the README), including\n" +
+			"--json prints the coordinator's status document (see docs/guide.md), including\n" +
 			"\"seconds\": the last 120 complete seconds with target, sent (by intended\n" +
 			"second), received and p99_ms. With --watch it prints one JSON document a line.",
 		Flags: append(common.Flags(),

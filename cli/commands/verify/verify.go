@@ -43,7 +43,8 @@ func Command() *ucli.Command {
 				"ledger missing or unreadable, a server without admin API unless\n" +
 				"--allow-partial). 3: token refused. 4: coordinator unreachable.",
 			Flags: append(common.Flags(),
-				&ucli.StringFlag{Name: "json", EnvVars: []string{"HBCTL_VERIFY_JSON"}, Usage: "write the whole report to `FILE` (- for stdout)"},
+				common.JSONFlag(),
+				&ucli.StringFlag{Name: "json-out", EnvVars: []string{"HBCTL_VERIFY_JSON_OUT"}, Usage: "also write the whole result as JSON to `FILE` (- for stdout, instead of the text)"},
 				&ucli.DurationFlag{Name: "grace", Value: 5 * time.Second, EnvVars: []string{"HBCTL_GRACE"},
 					Usage: "wait at most `D` for in-flight requests and running releases"},
 				&ucli.DurationFlag{Name: "upload-timeout", Value: 15 * time.Second, EnvVars: []string{"HBCTL_UPLOAD_TIMEOUT"},
@@ -72,7 +73,14 @@ func Command() *ucli.Command {
 				}
 				ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 				defer cancel()
-				return run(ctx, cl, req, c.String("json"), c.App.Writer)
+				out := c.String("json-out")
+				if c.Bool(common.FlagJSON) {
+					if out != "" && out != "-" {
+						return common.Usage("--json prints the result on stdout; give --json-out FILE or --json, not both")
+					}
+					out = "-"
+				}
+				return run(ctx, cl, req, out, c.App.Writer)
 			},
 		}},
 	}
