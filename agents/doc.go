@@ -17,6 +17,7 @@
 // together; and while the timer will wake it within a step, answers wait
 // for that wake-up and are timed by the kernel's receive timestamps.
 //
-// It imports from hbctl only server/wire, server/ledger, coordinator/schedule
-// and telemetry; it must never import the server, the coordinator or cli.
+// It imports from hbctl only server/wire, server/ledger, coordinator/schedule,
+// internal/netpoll and telemetry; it must never import the server, the
+// coordinator or cli.
 package agents

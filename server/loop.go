@@ -61,7 +61,7 @@ type loop struct {
 	poll *netpoll.Poller // the epoll set the loop parks on, through the runtime's poller
 	ep   int             // poll's descriptor
 	efd  int
-	tfd  int // wakes the loop for the next write deadline
+	tfd  int    // wakes the loop for the next write deadline
 	sets []*set // the SETs this loop works; fixed after New
 
 	woken atomic.Bool // an eventfd wake-up is pending
