@@ -49,11 +49,23 @@ func BenchmarkPaced(b *testing.B) {
 	}
 	const conns, secs = 10000, 5
 	for _, qps := range rates {
-		for _, pair := range []string{"floor", "engine"} {
-			b.Run(fmt.Sprintf("conns=%d/qps=%d/pair=%s", conns, qps, pair), func(b *testing.B) {
+		for _, pc := range []struct {
+			pair    string
+			srvGrid time.Duration // the server's --wake-grid
+		}{
+			{"floor", 0},
+			{"engine", 0},
+			{"engine", 500 * time.Microsecond},
+		} {
+			pair := pc.pair
+			name := fmt.Sprintf("conns=%d/qps=%d/pair=%s", conns, qps, pair)
+			if pair == "engine" {
+				name += fmt.Sprintf("/srvgrid=%v", pc.srvGrid)
+			}
+			b.Run(name, func(b *testing.B) {
 				var r pacedResult
 				for i := 0; i < b.N; i++ {
-					r = runPaced(b, pair, conns, qps, secs)
+					r = runPaced(b, pair, pc.srvGrid, conns, qps, secs)
 				}
 				shakes := float64(max(r.sent, 1))
 				b.ReportMetric(r.server.cpu.Seconds()/shakes*1e4, "server-cpu-s/10k")
@@ -77,12 +89,12 @@ type pacedResult struct {
 	latencyP99, latenessP99 int64 // µs; the engine's
 }
 
-func runPaced(b *testing.B, pair string, conns, qps, secs int) pacedResult {
+func runPaced(b *testing.B, pair string, srvGrid time.Duration, conns, qps, secs int) pacedResult {
 	b.Helper()
 	var srvPid int
 	var addr string
 	if pair == "engine" {
-		srvPid, addr = startHbctlServer(b)
+		srvPid, addr = startHbctlServer(b, "--wake-grid", srvGrid.String())
 	} else {
 		srvPid, addr = startFloorServer(b)
 	}
@@ -234,10 +246,10 @@ func hbctlBin(b *testing.B) string {
 
 // startHbctlServer starts 'hbctl server' on a free loopback port and
 // returns its pid and wire address once it says it listens.
-func startHbctlServer(b *testing.B) (int, string) {
+func startHbctlServer(b *testing.B, args ...string) (int, string) {
 	b.Helper()
-	cmd := exec.Command(hbctlBin(b), "server", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-		"--data-dir", b.TempDir(), "--log-level", "warn", "--users", "0-999999")
+	cmd := exec.Command(hbctlBin(b), append([]string{"server", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+		"--data-dir", b.TempDir(), "--log-level", "warn", "--users", "0-999999"}, args...)...)
 	return startListening(b, cmd, func(line string) (string, bool) {
 		if !strings.HasPrefix(line, "hbctl server listening ") {
 			return "", false

@@ -19,8 +19,9 @@ const connEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
 // tagWake and tagTimer are the epoll tags of a loop's eventfd and
 // timerfd; a connection's event carries its fd and, in Pad, its id.
 const (
-	tagWake  int32 = -1
-	tagTimer int32 = -2
+	tagWake    int32 = -1
+	tagTimer   int32 = -2
+	tagSockets int32 = -3 // the connections' epoll set, inside the one the loop parks on
 )
 
 // Sizes of a loop's buffers.
@@ -58,10 +59,10 @@ type command struct {
 type loop struct {
 	srv  *Server
 	id   int
-	poll *netpoll.Poller // the epoll set the loop parks on, through the runtime's poller
-	ep   int             // poll's descriptor
+	poll *netpoll.Poller // the set the loop parks on: efd, tfd and, while sockWake, ep
+	ep   int             // the connections' epoll set
 	efd  int
-	tfd  int    // wakes the loop for the next write deadline
+	tfd  int    // wakes the loop at the next write deadline or grid step
 	sets []*set // the SETs this loop works; fixed after New
 
 	woken atomic.Bool // an eventfd wake-up is pending
@@ -83,16 +84,24 @@ type loop struct {
 	now     int64  // monotonic ns since the server started, per iteration
 	nowSec  uint64 // Unix seconds, per iteration: wire timestamps and arrivals
 	armed   int64  // when tfd expires (l.now's scale); 0: not armed
+	// sockWake says whether readiness of ep wakes the loop; off while the
+	// loop waits for its next grid step.
+	sockWake bool
+	lastRead int64 // when an iteration last read requests (l.now's scale)
+	pevents  []unix.EpollEvent
 }
 
 func newLoop(s *Server, id int) (*loop, error) {
-	l := &loop{srv: s, id: id, ep: -1, efd: -1, tfd: -1,
-		events: make([]unix.EpollEvent, loopEvents), rbuf: make([]byte, loopReadBuf)}
+	l := &loop{srv: s, id: id, ep: -1, efd: -1, tfd: -1, sockWake: true,
+		events: make([]unix.EpollEvent, loopEvents), pevents: make([]unix.EpollEvent, 3), rbuf: make([]byte, loopReadBuf)}
 	var err error
 	if l.poll, err = netpoll.New(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	l.ep = l.poll.FD()
+	if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		l.closeFds()
+		return nil, fmt.Errorf("server: epoll: %w", err)
+	}
 	if l.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
 		l.closeFds()
 		return nil, fmt.Errorf("server: eventfd: %w", err)
@@ -107,9 +116,9 @@ func newLoop(s *Server, id int) (*loop, error) {
 		fd     int
 		events uint32
 		tag    int32
-	}{{l.efd, unix.EPOLLIN, tagWake}, {l.tfd, unix.EPOLLIN | unix.EPOLLET, tagTimer}} {
+	}{{l.efd, unix.EPOLLIN, tagWake}, {l.tfd, unix.EPOLLIN | unix.EPOLLET, tagTimer}, {l.ep, unix.EPOLLIN, tagSockets}} {
 		ev := unix.EpollEvent{Events: m.events, Fd: m.tag}
-		if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, m.fd, &ev); err != nil {
+		if err := unix.EpollCtl(l.poll.FD(), unix.EPOLL_CTL_ADD, m.fd, &ev); err != nil {
 			l.closeFds()
 			return nil, fmt.Errorf("server: epoll add: %w", err)
 		}
@@ -122,7 +131,7 @@ func newLoop(s *Server, id int) (*loop, error) {
 func (l *loop) closeFds() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, fd := range []*int{&l.efd, &l.tfd} {
+	for _, fd := range []*int{&l.ep, &l.efd, &l.tfd} {
 		if *fd >= 0 {
 			unix.Close(*fd)
 			*fd = -1
@@ -130,7 +139,7 @@ func (l *loop) closeFds() {
 	}
 	if l.poll != nil {
 		l.poll.Close()
-		l.poll, l.ep = nil, -1
+		l.poll = nil
 	}
 }
 
@@ -180,23 +189,19 @@ func (l *loop) run() {
 	}
 }
 
-// step runs iterations until the epoll set has nothing more to report,
-// then returns false to park the loop until it has; true stops the loop.
-// It never blocks: a loop parked in the runtime's poller leaves its P
-// idle, where one blocked in epoll_wait has sysmon hand its P to another
+// step runs iterations until the epoll sets have nothing more to report,
+// then returns false to park the loop until they have; true stops the
+// loop. It never blocks: a loop parked in the runtime's poller leaves its
+// P idle, where one blocked in epoll_wait has sysmon hand its P to another
 // thread at every wake-up (netpoll's doc).
 func (l *loop) step() (stop bool) {
 	for {
-		n, err := netpoll.Poll(l.ep, l.events)
+		m, err := netpoll.Poll(l.poll.FD(), l.pevents)
 		if err != nil && err != unix.EINTR {
 			l.srv.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
 			return true
 		}
-		l.tick()
-		if len(l.again) > 0 {
-			l.readAgain()
-		}
-		for _, ev := range l.events[:n] {
+		for _, ev := range l.pevents[:m] {
 			switch ev.Fd {
 			case tagWake:
 				var b [8]byte
@@ -207,25 +212,79 @@ func (l *loop) step() (stop bool) {
 				}
 				l.runCommands()
 			case tagTimer:
-				l.armed = 0 // expired; the sweep below re-arms it
-			default:
-				l.onEvent(ev)
+				l.armed = 0 // expired; re-armed below when needed
 			}
 		}
+		// The connections are read whatever woke the loop: being awake is
+		// the cost, reading what is there is cheap.
+		n, err := netpoll.Poll(l.ep, l.events)
+		if err != nil && err != unix.EINTR {
+			l.srv.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
+			return true
+		}
+		l.tick()
+		if len(l.again) > 0 {
+			l.readAgain()
+		}
+		for _, ev := range l.events[:n] {
+			l.onEvent(ev)
+		}
 		l.endIteration()
+		deadline := int64(-1)
 		if len(l.blocked) > 0 {
-			if err := l.armFor(l.sweepBlocked()); err != nil {
-				l.srv.log.Error("timerfd failed; loop stops", "loop", l.id, "err", err)
-				return true
-			}
+			deadline = l.sweepBlocked()
 		}
 		// A full batch may leave events behind, and connections whose read
 		// filled the buffer have data no new edge will announce.
 		if n == len(l.events) || len(l.again) > 0 || err != nil {
 			continue
 		}
+		// Requests arriving more often than every other grid step are
+		// read on the grid's steps, not each on a wake-up of its own.
+		hold := false
+		if g := int64(l.srv.cfg.WakeGrid); g > 0 && n > 0 {
+			hold = l.now-l.lastRead < 2*g
+			l.lastRead = l.now
+			if hold {
+				if step := l.nextStep(g); deadline < 0 || step < deadline {
+					deadline = step
+				}
+			}
+		}
+		if err := l.armFor(deadline); err != nil {
+			l.srv.log.Error("timerfd failed; loop stops", "loop", l.id, "err", err)
+			return true
+		}
+		if err := l.setSockWake(!hold); err != nil {
+			l.srv.log.Error("epoll ctl failed; loop stops", "loop", l.id, "err", err)
+			return true
+		}
 		return false
 	}
+}
+
+// nextStep is the loop's next grid step after now; the loops' grids are
+// offset so that they do not all wake at once.
+func (l *loop) nextStep(g int64) int64 {
+	off := g * int64(l.id) / int64(len(l.srv.loops))
+	return ((l.now-off)/g+1)*g + off
+}
+
+// setSockWake makes readiness of the connections wake the loop, or not.
+// Switched back on, readiness already there wakes it at once.
+func (l *loop) setSockWake(on bool) error {
+	if on == l.sockWake {
+		return nil
+	}
+	ev := unix.EpollEvent{Fd: tagSockets}
+	if on {
+		ev.Events = unix.EPOLLIN
+	}
+	if err := unix.EpollCtl(l.poll.FD(), unix.EPOLL_CTL_MOD, l.ep, &ev); err != nil {
+		return err
+	}
+	l.sockWake = on
+	return nil
 }
 
 // armFor makes tfd expire by deadline (l.now's scale; < 0: none), unless
