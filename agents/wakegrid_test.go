@@ -57,23 +57,24 @@ func TestWakeGridTimesAnswersOnArrival(t *testing.T) {
 			// How late the fires are is BenchmarkAgent's figure, not this
 			// test's: on a starved host a loop parked in the runtime's poller
 			// wakes tens of milliseconds late with no defect (seen: p90 93 ms
-			// with the load average at 36), while a Go timer in the same
-			// process (the probe) keeps time. So a wide lateness is reported,
-			// and what fails is what no stall can cause: fires that are not
-			// held to the grid at all, and answers timed when read.
+			// and 409 ms with the load average above 36), and the in-process
+			// server answers as late, while a Go timer in the same process
+			// (the probe) keeps time. Fires held to the grid is what no stall
+			// can fake; answers timed on arrival can only be told from answers
+			// timed when read where the host keeps the loops' time.
 			host50, host90 := probe.result()
-			if p := late.ValueAtQuantile(90); p > (grid + 10*time.Millisecond + host90).Microseconds() {
-				t.Logf("starved host: lateness p90 %d µs, beyond a grid step (%v); a sleeping goroutine woke %v late at p50, %v at p90", p, grid, host50, host90)
-			}
 			if late.ValueAtQuantile(50) < (grid / 10).Microseconds() {
 				t.Errorf("lateness p50 %d µs: the grid is not in effect", late.ValueAtQuantile(50))
 			}
+			if p := late.ValueAtQuantile(90); p > (grid + 10*time.Millisecond).Microseconds() {
+				t.Skipf("starved host: lateness p90 %d µs, beyond a grid step (%v) though a sleeping goroutine woke %v late at p50, %v at p90; answers' timing not judged",
+					p, grid, host50, host90)
+			}
 			// Timed at reading, latency would be lateness plus up to a
 			// whole step (half of one on average).
-			// The server's answer waits for the host's scheduler too.
-			if d := lat.ValueAtQuantile(50) - late.ValueAtQuantile(50); d > (grid/4 + host50).Microseconds() {
-				t.Errorf("latency p50 %d µs exceeds lateness p50 %d µs by %d µs: answers timed when read (host wake-ups late by %v at p50)",
-					lat.ValueAtQuantile(50), late.ValueAtQuantile(50), d, host50)
+			if d := lat.ValueAtQuantile(50) - late.ValueAtQuantile(50); d > (grid / 4).Microseconds() {
+				t.Errorf("latency p50 %d µs exceeds lateness p50 %d µs by %d µs: answers timed when read",
+					lat.ValueAtQuantile(50), late.ValueAtQuantile(50), d)
 			}
 		})
 	}
