@@ -114,7 +114,13 @@ func benchChild() int {
 	r.RSS1 = rssKiB()
 	r.Conns = users
 
-	plan, err := schedule.NewPlan(1, []schedule.Range{{Lo: 0, Hi: uint32(users)}}, time.Now(), int64(qps))
+	start := time.Now()
+	if t0, ok, err := syncStart(); err != nil {
+		return fail(err)
+	} else if ok {
+		start = t0
+	}
+	plan, err := schedule.NewPlan(1, []schedule.Range{{Lo: 0, Hi: uint32(users)}}, start, int64(qps))
 	if err != nil {
 		return fail(err)
 	}

@@ -22,6 +22,7 @@
 // sent again after the next login (a repeated OPEN is paid once). Logins
 // and connection losses are journaled next to the envelope events.
 //
-// It imports from hbctl only server/wire, server/ledger, coordinator/schedule
-// and telemetry; it must never import the server, the coordinator or cli.
+// It imports from hbctl only server/wire, server/ledger, coordinator/schedule,
+// internal/netpoll and telemetry; it must never import the server, the
+// coordinator or cli.
 package agents

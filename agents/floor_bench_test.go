@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hbctl/hbctl/internal/netpoll"
 	"github.com/hbctl/hbctl/server"
 	"github.com/hbctl/hbctl/server/wire"
 )
@@ -113,7 +114,7 @@ func floorChild() int {
 	readAnswers := func() {
 		next = next[:0]
 		for _, fd := range pending {
-			if n, err := rawRead(fd, buf); n > 0 {
+			if n, err := netpoll.Read(fd, buf); n > 0 {
 				r.Answered++
 			} else if err == unix.EAGAIN {
 				next = append(next, fd)
@@ -123,6 +124,11 @@ func floorChild() int {
 	}
 	now := func() int64 { var ts unix.Timespec; unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); return ts.Nano() }
 	t0 := (now()/1e9 + 1) * 1e9
+	if start, ok, err := syncStart(); err != nil {
+		return fail(err)
+	} else if ok {
+		t0 = now() + time.Until(start).Nanoseconds()
+	}
 	end := t0 + int64(secs)*1e9
 	total := int64(qps) * int64(secs)
 	var fire int64 // index of the next fire; fire j is due at t0 + j*1e9/qps
@@ -144,7 +150,7 @@ func floorChild() int {
 		t := now()
 		for ; fire < total && t0+fire*1e9/int64(qps) <= t; fire++ {
 			u := int(fire % int64(users))
-			if _, err := rawWrite(fds[u], shake[u]); err != nil {
+			if _, err := netpoll.Write(fds[u], shake[u]); err != nil {
 				return fail(fmt.Errorf("write SHAKE of user %d: %w", u, err))
 			}
 			r.Sent++

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hbctl/hbctl/coordinator/schedule"
+	"github.com/hbctl/hbctl/internal/netpoll"
 	"github.com/hbctl/hbctl/server/ledger"
 	"github.com/hbctl/hbctl/server/wire"
 )
@@ -56,8 +57,8 @@ type openKey struct{ uid, env uint32 }
 type loop struct {
 	e    *Engine
 	id   int
-	poll *poller // the set the loop parks on: tfd, efd and, while sockWake, ep
-	ep   int     // the sockets' epoll set, polled, never waited on
+	poll *netpoll.Poller // the set the loop parks on: tfd, efd and, while sockWake, ep
+	ep   int             // the sockets' epoll set, polled, never waited on
 	tfd  int
 	efd  int
 
@@ -126,7 +127,7 @@ func newLoop(e *Engine, id int, base int64) (*loop, error) {
 		l.bind = cloneSockaddr(e.bind)
 	}
 	var err error
-	if l.poll, err = newPoller(); err != nil {
+	if l.poll, err = netpoll.New(); err != nil {
 		return nil, err
 	}
 	if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
@@ -152,13 +153,13 @@ func newLoop(e *Engine, id int, base int64) (*loop, error) {
 		{l.efd, tagWake, unix.EPOLLIN},
 	} {
 		ev := unix.EpollEvent{Events: t.ev, Fd: t.tag}
-		if err := unix.EpollCtl(l.poll.fd, unix.EPOLL_CTL_ADD, t.fd, &ev); err != nil {
+		if err := unix.EpollCtl(l.poll.FD(), unix.EPOLL_CTL_ADD, t.fd, &ev); err != nil {
 			l.closeFds()
 			return nil, fmt.Errorf("epoll add: %w", err)
 		}
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: tagSockets}
-	if err := unix.EpollCtl(l.poll.fd, unix.EPOLL_CTL_ADD, l.ep, &ev); err != nil {
+	if err := unix.EpollCtl(l.poll.FD(), unix.EPOLL_CTL_ADD, l.ep, &ev); err != nil {
 		l.closeFds()
 		return nil, fmt.Errorf("epoll add: %w", err)
 	}
@@ -173,7 +174,7 @@ func (l *loop) closeFds() {
 		}
 	}
 	if l.poll != nil {
-		l.poll.close()
+		l.poll.Close()
 	}
 }
 
@@ -233,7 +234,7 @@ func (l *loop) run() {
 		l.closeFds()
 	}()
 	l.nextSweep = l.now() + int64(sweepEvery)
-	if err := l.poll.run(l.step); err != nil {
+	if err := l.poll.Run(l.step); err != nil {
 		l.e.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
 	}
 }
@@ -246,13 +247,13 @@ func (l *loop) step() (stop bool) {
 	for {
 		if l.signaled.Swap(false) {
 			var b [8]byte
-			rawRead(l.efd, b[:])
+			netpoll.Read(l.efd, b[:])
 			l.runCommands()
 		}
 		// Fires first: answers waiting since the last wake-up are timed
 		// by the kernel and lose nothing by being read after them.
 		l.fireDue(l.now())
-		n, err := rawPoll(l.ep, l.events)
+		n, err := netpoll.Poll(l.ep, l.events)
 		if err != nil && err != unix.EINTR {
 			l.e.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
 			return true
@@ -302,7 +303,7 @@ func (l *loop) setSockWake(on bool) error {
 	if on {
 		ev.Events = unix.EPOLLIN
 	}
-	if err := unix.EpollCtl(l.poll.fd, unix.EPOLL_CTL_MOD, l.ep, &ev); err != nil {
+	if err := unix.EpollCtl(l.poll.FD(), unix.EPOLL_CTL_MOD, l.ep, &ev); err != nil {
 		return err
 	}
 	l.sockWake = on
@@ -320,7 +321,7 @@ func (l *loop) arm(d, now int64) {
 	if l.armed == d && d > now {
 		return
 	}
-	if err := rawTimerSet(l.tfd, d-now); err != nil {
+	if err := netpoll.TimerSet(l.tfd, d-now); err != nil {
 		l.e.log.Error("timerfd", "err", err)
 		return
 	}
@@ -455,7 +456,7 @@ func (l *loop) expect(i int, gen uint32, at int64) {
 
 func (l *loop) write(c *conn, f *wire.Frame) error {
 	l.wbuf = wire.Append(l.wbuf[:0], f)
-	n, err := rawWrite(int(c.fd), l.wbuf)
+	n, err := netpoll.Write(int(c.fd), l.wbuf)
 	switch {
 	case err == unix.EAGAIN:
 		return errBlocked

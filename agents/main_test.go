@@ -10,8 +10,11 @@ import (
 const childEnv = "HBCTL_AGENT_BENCH_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == floorChildMode {
+	switch os.Getenv(childEnv) {
+	case floorChildMode:
 		os.Exit(floorChild())
+	case floorServerMode:
+		os.Exit(floorServer())
 	}
 	if os.Getenv(childEnv) != "" {
 		os.Exit(benchChild())

@@ -6,50 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The loops' system calls on their non-blocking descriptors, made raw:
-// without the runtime's entersyscall/exitsyscall, which wakes a sleeping
-// sysmon on every call once the loops have been idle. None of these can
-// block, so the P need never be handed off while they run.
-
-func rawWrite(fd int, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-func rawRead(fd int, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-// rawPoll is epoll_wait with a zero timeout.
-func rawPoll(ep int, events []unix.EpollEvent) (int, error) {
-	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-func rawTimerSet(fd int, d int64) error {
-	ts := unix.ItimerSpec{Value: unix.NsecToTimespec(d)}
-	_, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
-}
+// The loops' other system calls are internal/netpoll's, made raw for the
+// reasons given there; receiving with a timestamp is the agents' alone.
 
 // rawRecv reads into b like read(2) and also returns the socket's receive
 // timestamp of the data (SO_TIMESTAMPNS, local wall clock ns), or 0 when

@@ -18,6 +18,9 @@ import (
 const (
 	DefaultSets         = 64
 	DefaultWriteTimeout = 5 * time.Second
+	// DefaultWakeGrid is the loops' wake grid of 'hbctl server'; a zero
+	// Config.WakeGrid wakes for every arrival.
+	DefaultWakeGrid time.Duration = 0
 	// DefaultMaxPending is how many response bytes may wait for a client
 	// that does not read before it is disconnected as a slow consumer.
 	DefaultMaxPending = 64 << 10
@@ -50,6 +53,12 @@ type Config struct {
 	// connections (each works Sets/Loops SETs); runtime.GOMAXPROCS(0) when
 	// 0, at most Sets.
 	Loops int
+	// WakeGrid coalesces a busy loop's wake-ups onto a grid of this step:
+	// once requests arrive more often than every other step, the loop
+	// stops waking for each arrival and reads what arrived at each step
+	// instead, which adds at most one step to a response's time. 0 wakes
+	// for every arrival.
+	WakeGrid time.Duration
 	// MaxPending bounds the unsent response bytes of one connection;
 	// DefaultMaxPending when 0.
 	MaxPending int
@@ -86,6 +95,9 @@ func (c *Config) fill() error {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.WakeGrid < 0 || c.WakeGrid > time.Second {
+		return fmt.Errorf("server: wake grid %v out of range [0, 1s]", c.WakeGrid)
 	}
 	if c.Loops <= 0 {
 		c.Loops = runtime.GOMAXPROCS(0)

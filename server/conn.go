@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hbctl/hbctl/internal/netpoll"
 	"github.com/hbctl/hbctl/server/wire"
 )
 
@@ -315,32 +315,26 @@ func (l *loop) wrote(c *conn, n int) bool {
 }
 
 // write writes b to a non-blocking socket: a full socket buffer is not an
-// error, just 0 bytes written. It is send(2), not write(2): a socket call
-// skips the file layer's checks and notifications, a measurable share of
-// a 28-byte write.
+// error, just 0 bytes written. It is send(2), not write(2), and raw (see
+// internal/netpoll).
 func write(fd int32, b []byte) (int, error) {
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
-		switch errno {
-		case 0:
-			return int(n), nil
+		n, err := netpoll.Send(int(fd), b)
+		switch err {
+		case nil:
+			return n, nil
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
 			return 0, nil
 		}
-		return 0, errno
+		return 0, err
 	}
 }
 
-// recv reads from a non-blocking socket with recv(2), for the same reason
-// write uses send(2).
+// recv reads from a non-blocking socket with recv(2), raw.
 func recv(fd int32, b []byte) (int, error) {
-	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), 0, 0, 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(n), nil
+	return netpoll.Recv(int(fd), b)
 }
 
 // remoteAddr is the peer of a socket, for logs.

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"log/slog"
-	"time"
 )
 
 // deadlineQueue holds read deadlines in the order they were set. Each
@@ -54,9 +53,9 @@ func (l *loop) owned(fd int32, id uint32) *conn {
 }
 
 // sweepReads closes every connection past its read deadline: no LOGIN in
-// time, or a frame left unfinished. It returns the epoll timeout (ms)
-// until the next deadline, or -1 when none is pending.
-func (l *loop) sweepReads() int {
+// time, or a frame left unfinished. It returns the next deadline (l.now's
+// scale), or -1 when none is pending.
+func (l *loop) sweepReads() int64 {
 	next := int64(-1)
 	for _, q := range []*deadlineQueue{&l.loginQ, &l.frameQ} {
 		for q.len() > 0 {
@@ -75,10 +74,7 @@ func (l *loop) sweepReads() int {
 			l.readTimeout(c)
 		}
 	}
-	if next < 0 {
-		return -1
-	}
-	return int((next-l.now)/int64(time.Millisecond)) + 1
+	return next
 }
 
 // readTimeout closes c for missing its read deadline and counts it.

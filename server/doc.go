@@ -6,7 +6,9 @@
 //
 // Connections are non-blocking sockets driven by a few epoll loops
 // (loop.go), each the worker of its share of the SETs (set.go), so that
-// a request costs one read and one write and no goroutine hand-off.
+// a request costs one read and one write and no goroutine hand-off. The
+// loops park through the runtime's poller (internal/netpoll) and make
+// their socket calls raw: under paced load the cost to beat is waking up.
 //
 // Failures are survived or reported, never hidden (incarnation.go): the
 // per-user counters are checkpointed every second and resume after a
@@ -28,6 +30,7 @@
 //
 // It speaks the protocol through server/wire, journals through
 // server/ledger, takes its admin API's types from server/admin, serves it
-// through internal/httpserve, and may use telemetry; it must never import
+// through internal/httpserve, waits through internal/netpoll, and may use
+// telemetry; it must never import
 // agents, coordinator, checks or cli.
 package server

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hbctl/hbctl/internal/netpoll"
 )
 
 // connEvents is a connection's epoll interest while its output flows.
@@ -14,9 +16,13 @@ import (
 // with it: edge-triggered, no later event would say so.
 const connEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
 
-// tagWake is the epoll tag of a loop's eventfd; a connection's event
-// carries its fd and, in Pad, its id.
-const tagWake int32 = -1
+// tagWake and tagTimer are the epoll tags of a loop's eventfd and
+// timerfd; a connection's event carries its fd and, in Pad, its id.
+const (
+	tagWake    int32 = -1
+	tagTimer   int32 = -2
+	tagSockets int32 = -3 // the connections' epoll set, inside the one the loop parks on
+)
 
 // Sizes of a loop's buffers.
 const (
@@ -54,8 +60,10 @@ type command struct {
 type loop struct {
 	srv  *Server
 	id   int
-	ep   int
+	poll *netpoll.Poller // the set the loop parks on: efd, tfd and, while sockWake, ep
+	ep   int             // the connections' epoll set
 	efd  int
+	tfd  int    // wakes the loop at the next write deadline or grid step
 	sets []*set // the SETs this loop works; fixed after New
 
 	woken atomic.Bool // an eventfd wake-up is pending
@@ -82,37 +90,63 @@ type loop struct {
 	spare   []command
 	now     int64  // monotonic ns since the server started, per iteration
 	nowSec  uint64 // Unix seconds, per iteration: wire timestamps and arrivals
+	armed   int64  // when tfd expires (l.now's scale); 0: not armed
+	// sockWake says whether readiness of ep wakes the loop; off while the
+	// loop waits for its next grid step.
+	sockWake bool
+	lastRead int64 // when an iteration last read requests (l.now's scale)
+	pevents  []unix.EpollEvent
 }
 
 func newLoop(s *Server, id int) (*loop, error) {
-	l := &loop{srv: s, id: id, ep: -1, efd: -1,
-		events: make([]unix.EpollEvent, loopEvents), rbuf: make([]byte, loopReadBuf)}
+	l := &loop{srv: s, id: id, ep: -1, efd: -1, tfd: -1, sockWake: true,
+		events: make([]unix.EpollEvent, loopEvents), pevents: make([]unix.EpollEvent, 3), rbuf: make([]byte, loopReadBuf)}
 	var err error
+	if l.poll, err = netpoll.New(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		l.closeFds()
 		return nil, fmt.Errorf("server: epoll: %w", err)
 	}
 	if l.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
 		l.closeFds()
 		return nil, fmt.Errorf("server: eventfd: %w", err)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: tagWake}
-	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, l.efd, &ev); err != nil {
+	if l.tfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err != nil {
 		l.closeFds()
-		return nil, fmt.Errorf("server: epoll add: %w", err)
+		return nil, fmt.Errorf("server: timerfd: %w", err)
+	}
+	// The timerfd is edge-triggered and never read: re-arming it resets
+	// its expirations, and each expiry is a new edge.
+	for _, m := range []struct {
+		fd     int
+		events uint32
+		tag    int32
+	}{{l.efd, unix.EPOLLIN, tagWake}, {l.tfd, unix.EPOLLIN | unix.EPOLLET, tagTimer}, {l.ep, unix.EPOLLIN, tagSockets}} {
+		ev := unix.EpollEvent{Events: m.events, Fd: m.tag}
+		if err := unix.EpollCtl(l.poll.FD(), unix.EPOLL_CTL_ADD, m.fd, &ev); err != nil {
+			l.closeFds()
+			return nil, fmt.Errorf("server: epoll add: %w", err)
+		}
 	}
 	return l, nil
 }
 
-// closeFds closes the epoll and eventfd descriptors. Only after the
-// journal is closed: its commit callbacks wake the loop.
+// closeFds closes the epoll, eventfd and timerfd descriptors. Only after
+// the journal is closed: its commit callbacks wake the loop.
 func (l *loop) closeFds() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, fd := range []*int{&l.ep, &l.efd} {
+	for _, fd := range []*int{&l.ep, &l.efd, &l.tfd} {
 		if *fd >= 0 {
 			unix.Close(*fd)
 			*fd = -1
 		}
+	}
+	if l.poll != nil {
+		l.poll.Close()
+		l.poll = nil
 	}
 }
 
@@ -158,45 +192,122 @@ func (l *loop) tick() {
 func (l *loop) run() {
 	defer l.srv.wg.Done()
 	defer l.stop()
+	if err := l.poll.Run(l.step); err != nil {
+		l.srv.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
+	}
+}
+
+// step runs iterations until the epoll sets have nothing more to report,
+// then returns false to park the loop until they have; true stops the
+// loop. It never blocks: a loop parked in the runtime's poller leaves its
+// P idle, where one blocked in epoll_wait has sysmon hand its P to another
+// thread at every wake-up (netpoll's doc).
+func (l *loop) step() (stop bool) {
 	for {
-		timeout := -1
-		if len(l.blocked) > 0 {
-			l.tick()
-			timeout = l.sweepBlocked()
-		}
-		if l.loginQ.len() > 0 || l.frameQ.len() > 0 {
-			l.tick()
-			if t := l.sweepReads(); t >= 0 && (timeout < 0 || t < timeout) {
-				timeout = t
-			}
-		}
-		if len(l.again) > 0 {
-			timeout = 0
-		}
-		n, err := unix.EpollWait(l.ep, l.events, timeout)
+		m, err := netpoll.Poll(l.poll.FD(), l.pevents)
 		if err != nil && err != unix.EINTR {
 			l.srv.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
-			return
+			return true
+		}
+		for _, ev := range l.pevents[:m] {
+			switch ev.Fd {
+			case tagWake:
+				var b [8]byte
+				netpoll.Read(l.efd, b[:])
+				l.woken.Store(false)
+				if l.srv.closing.Load() {
+					return true
+				}
+				l.runCommands()
+			case tagTimer:
+				l.armed = 0 // expired; re-armed below when needed
+			}
+		}
+		// The connections are read whatever woke the loop: being awake is
+		// the cost, reading what is there is cheap.
+		n, err := netpoll.Poll(l.ep, l.events)
+		if err != nil && err != unix.EINTR {
+			l.srv.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
+			return true
 		}
 		l.tick()
 		if len(l.again) > 0 {
 			l.readAgain()
 		}
-		for _, ev := range l.events[:max(n, 0)] {
-			if ev.Fd == tagWake {
-				var b [8]byte
-				unix.Read(l.efd, b[:])
-				l.woken.Store(false)
-				if l.srv.closing.Load() {
-					return
-				}
-				l.runCommands()
-				continue
-			}
+		for _, ev := range l.events[:n] {
 			l.onEvent(ev)
 		}
 		l.endIteration()
+		deadline := int64(-1)
+		if len(l.blocked) > 0 {
+			deadline = l.sweepBlocked()
+		}
+		if l.loginQ.len() > 0 || l.frameQ.len() > 0 {
+			if t := l.sweepReads(); t >= 0 && (deadline < 0 || t < deadline) {
+				deadline = t
+			}
+		}
+		// A full batch may leave events behind, and connections whose read
+		// filled the buffer have data no new edge will announce.
+		if n == len(l.events) || len(l.again) > 0 || err != nil {
+			continue
+		}
+		// Requests arriving more often than every other grid step are
+		// read on the grid's steps, not each on a wake-up of its own.
+		hold := false
+		if g := int64(l.srv.cfg.WakeGrid); g > 0 && n > 0 {
+			hold = l.now-l.lastRead < 2*g
+			l.lastRead = l.now
+			if hold {
+				if step := l.nextStep(g); deadline < 0 || step < deadline {
+					deadline = step
+				}
+			}
+		}
+		if err := l.armFor(deadline); err != nil {
+			l.srv.log.Error("timerfd failed; loop stops", "loop", l.id, "err", err)
+			return true
+		}
+		if err := l.setSockWake(!hold); err != nil {
+			l.srv.log.Error("epoll ctl failed; loop stops", "loop", l.id, "err", err)
+			return true
+		}
+		return false
 	}
+}
+
+// nextStep is the loop's next grid step after now; the loops' grids are
+// offset so that they do not all wake at once.
+func (l *loop) nextStep(g int64) int64 {
+	off := g * int64(l.id) / int64(len(l.srv.loops))
+	return ((l.now-off)/g+1)*g + off
+}
+
+// setSockWake makes readiness of the connections wake the loop, or not.
+// Switched back on, readiness already there wakes it at once.
+func (l *loop) setSockWake(on bool) error {
+	if on == l.sockWake {
+		return nil
+	}
+	ev := unix.EpollEvent{Fd: tagSockets}
+	if on {
+		ev.Events = unix.EPOLLIN
+	}
+	if err := unix.EpollCtl(l.poll.FD(), unix.EPOLL_CTL_MOD, l.ep, &ev); err != nil {
+		return err
+	}
+	l.sockWake = on
+	return nil
+}
+
+// armFor makes tfd expire by deadline (l.now's scale; < 0: none), unless
+// it is set to expire by then already.
+func (l *loop) armFor(deadline int64) error {
+	if deadline < 0 || l.armed > l.now && l.armed <= deadline {
+		return nil
+	}
+	l.armed = deadline
+	return netpoll.TimerSet(l.tfd, max(deadline-l.now, 1))
 }
 
 // onEvent handles readiness of the connection on fd ev.Fd.
@@ -325,8 +436,8 @@ func (l *loop) endIteration() {
 }
 
 // sweepBlocked disconnects every blocked connection past its write
-// deadline and returns the epoll timeout (ms) until the next deadline.
-func (l *loop) sweepBlocked() int {
+// deadline and returns the next deadline (l.now's scale), or -1.
+func (l *loop) sweepBlocked() int64 {
 	next := int64(-1)
 	keep := l.blocked[:0]
 	for _, c := range l.blocked {
@@ -344,10 +455,7 @@ func (l *loop) sweepBlocked() int {
 	}
 	clear(l.blocked[len(keep):])
 	l.blocked = keep
-	if next < 0 {
-		return -1
-	}
-	return int((next-l.now)/int64(time.Millisecond)) + 1
+	return next
 }
 
 // stop closes every connection the loop owns or was handed, and makes

@@ -50,14 +50,14 @@ var rules = map[string]rule{
 
 	// The reference server.
 	"server": {
-		only:  []string{"server/wire", "server/ledger", "server/admin", "internal/httpserve", "telemetry"},
+		only:  []string{"server/wire", "server/ledger", "server/admin", "internal/httpserve", "internal/netpoll", "telemetry"},
 		never: []string{"agents/...", "coordinator/...", "checks/...", "cli/..."},
 	},
 	"server/servertest": {only: []string{"server", "server/admin"}},
 
 	// The agents.
 	"agents": {
-		only:  []string{"server/wire", "server/ledger", "coordinator/schedule", "telemetry"},
+		only:  []string{"server/wire", "server/ledger", "coordinator/schedule", "internal/netpoll", "telemetry"},
 		never: []string{"server", "coordinator", "cli/..."},
 	},
 	"agents/clock": {only: []string{"coordinator/api"}},
@@ -88,6 +88,7 @@ var rules = map[string]rule{
 	"dashboards":         {only: none},
 	"internal/testwait":  {only: none},
 	"internal/httpserve": {only: none},
+	"internal/netpoll":   {only: none},
 	"internal/layers":    {only: none},
 }
 

@@ -29,6 +29,7 @@ type Options struct {
 	AdminToken string
 	Sets       int
 	Loops      int
+	WakeGrid   time.Duration
 	MaxQPS     int
 	DataDir    string
 	Seed       int64
@@ -68,6 +69,7 @@ func Command() *ucli.Command {
 			&ucli.StringFlag{Name: "admin-token", Usage: "admin API bearer token (default: generated into DATA-DIR/admin-token, mode 0600, and reused)", EnvVars: []string{"HBCTL_ADMIN_TOKEN"}, Destination: &o.AdminToken},
 			&ucli.IntFlag{Name: "sets", Value: hbserver.DefaultSets, Usage: "number of SETs connections are partitioned into by uid; each has its own envelope pool and is served by one event loop", EnvVars: []string{"HBCTL_SETS"}, Destination: &o.Sets},
 			&ucli.IntFlag{Name: "loops", Value: 0, Usage: "epoll event loops that read, answer and write (0: one per core)", EnvVars: []string{"HBCTL_SERVER_LOOPS"}, Destination: &o.Loops},
+			&ucli.DurationFlag{Name: "wake-grid", Value: hbserver.DefaultWakeGrid, Usage: "once requests arrive more often than every other step, a loop reads them on a grid of this step instead of waking for each (adds at most one step to a response); 0 wakes for every arrival", EnvVars: []string{"HBCTL_SERVER_WAKE_GRID"}, Destination: &o.WakeGrid},
 			&ucli.IntFlag{Name: "max-qps", Value: 0, Usage: "SHAKEs per second answered before answering 17 (overloaded); 0 = no limit", EnvVars: []string{"HBCTL_MAX_QPS"}, Destination: &o.MaxQPS},
 			&ucli.StringFlag{Name: "data-dir", Value: "hbctl-server-data", Usage: "directory of the ledger journal and the admin token; reusing it continues the run", EnvVars: []string{"HBCTL_SERVER_DATA_DIR"}, Destination: &o.DataDir},
 			&ucli.Int64Flag{Name: "seed", Value: 0, Usage: "seed of the amount and share RNG, for reproducible runs; 0 = random", EnvVars: []string{"HBCTL_SEED"}, Destination: &o.Seed},
@@ -125,7 +127,7 @@ func Run(ctx context.Context, o Options, out interface{ Write([]byte) (int, erro
 	log.Info("open-file limit", "soft_before", lim.Before, "soft", lim.Soft, "hard", lim.Hard, "max_connections", maxConns)
 
 	cfg := hbserver.Config{
-		Sets: o.Sets, Loops: o.Loops, MaxQPS: o.MaxQPS, DataDir: o.DataDir, Seed: o.Seed, Users: users,
+		Sets: o.Sets, Loops: o.Loops, WakeGrid: o.WakeGrid, MaxQPS: o.MaxQPS, DataDir: o.DataDir, Seed: o.Seed, Users: users,
 		WriteTimeout: o.WriteTO, AdminToken: o.AdminToken, Logger: log,
 		LoginTimeout: o.LoginTO, FrameTimeout: o.FrameTO, MaxConns: maxConns,
 	}

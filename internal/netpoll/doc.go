@@ -1,0 +1,14 @@
+// Package netpoll is what the agents' and the server's event loops share
+// to wait without waking the runtime: an epoll set parked through Go's
+// network poller, and the non-blocking system calls of a loop made raw.
+//
+// A goroutine blocked in epoll_wait keeps its P until sysmon takes it back
+// and hands it to a freshly woken M, which finds nothing to do and sleeps
+// again; at thousands of wake-ups a second per loop that churn of futex
+// wake-ups and context switches costs more CPU than the requests. A loop
+// that parks through the runtime's poller leaves its P idle instead, and
+// sysmon goes quiet. Likewise entersyscall, around every ordinary system
+// call, wakes a sleeping sysmon; calls that cannot block need none of it.
+//
+// It imports nothing of hbctl.
+package netpoll
