@@ -295,6 +295,8 @@ system_sweep() {
 			}'
 		[ "$n" -eq "$seconds" ] || echo "#   only $n of $seconds seconds in hbctl status; the missing ones count as misses"
 		[ "$no_srv" -eq 0 ] || echo "#   $no_srv seconds without server_received count as misses"
+		v=$(jq '[.agents[]? | select(.alive)] | length' <<<"$st")
+		[ "$v" -eq "$agents" ] || echo "#   only $v of $agents agents alive after the window: the row is not a steady state"
 		v=$(jq '.late_windows // 0' <<<"$st")
 		[ "$v" -eq "$late" ] || echo "#   $((v - late)) agent windows arrived after their second was final: their SHAKEs are not in sent"
 		late=$v
