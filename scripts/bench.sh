@@ -175,20 +175,21 @@ sys_alive() {
 # The window's seconds from hbctl status --json, as one TSV line: seconds
 # found, SHAKEs sent, seconds with sent within 1% of the target, with
 # server_received within 1%, without server_received, with p99 <= 10 ms,
-# median p99, max p99.
+# median p99, max p99 (the p99s of the seconds that sent anything).
 sys_seconds() { # FROM TO (unix seconds, TO excluded)
 	jq -r --argjson from "$1" --argjson to "$2" '
 		def within1(x): .target > 0 and x != null and ((x - .target) | if . < 0 then -. else . end) <= 0.01 * .target;
 		[.seconds[]? | select(.t >= $from and .t < $to)] as $s
 		| ($s | length) as $n
-		| ($s | map(.p99_ms) | sort) as $p
+		| ($s | map(select(.sent > 0) | .p99_ms) | sort) as $p
+		| ($p | length) as $m
 		| [$n,
 		   ($s | map(.sent) | add // 0),
 		   ($s | map(select(within1(.sent))) | length),
 		   ($s | map(select(within1(.server_received))) | length),
 		   ($s | map(select(.server_received == null)) | length),
-		   ($s | map(select(.p99_ms <= 10)) | length),
-		   (if $n == 0 then 0 elif $n % 2 == 1 then $p[($n - 1) / 2 | floor] else ($p[$n / 2 - 1 | floor] + $p[$n / 2 | floor]) / 2 end),
+		   ($p | map(select(. <= 10)) | length),
+		   (if $m == 0 then 0 elif $m % 2 == 1 then $p[($m - 1) / 2 | floor] else ($p[$m / 2 - 1 | floor] + $p[$m / 2 | floor]) / 2 end),
 		   ($p | max // 0)]
 		| @tsv'
 }
