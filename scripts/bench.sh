@@ -286,11 +286,11 @@ system_sweep() {
 			-v scs="$(sys_cs server)" -v acs="$ag_cs" \
 			-v ok_sent="$ok_sent" -v ok_srv="$ok_srv" -v ok_p99="$ok_p99" \
 			-v med="$p99_med" -v max="$p99_max" -v wall="$((wall[b] - wall[a]))" '
-			function per10k(ns) { return sent > 0 ? ns / 1e9 / (sent / 1e4) : 0 }
-			function perShake(x) { return sent > 0 ? x / sent : 0 }
+			function per10k(ns, f) { return sent > 0 ? sprintf(f, ns / 1e9 / (sent / 1e4)) : "-" }
+			function perShake(x) { return sent > 0 ? sprintf("%.2f", x / sent) : "-" }
 			BEGIN {
-				printf "%8d %4d %9d  %7.3f %7.3f %7.4f  %6.2f %6.2f  %5.0f %5.0f %5.0f  %8.1f %8.1f  %5.2f\n",
-					r, n, sent, per10k(scpu), per10k(acpu), per10k(ccpu), perShake(scs), perShake(acs),
+				printf "%8d %4d %9d  %7s %7s %7s  %6s %6s  %5.0f %5.0f %5.0f  %8.1f %8.1f  %5.2f\n",
+					r, n, sent, per10k(scpu, "%.3f"), per10k(acpu, "%.3f"), per10k(ccpu, "%.4f"), perShake(scs), perShake(acs),
 					100 * ok_sent / secs, 100 * ok_srv / secs, 100 * ok_p99 / secs, med, max,
 					(scpu + acpu + ccpu) / wall
 			}'
