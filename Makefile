@@ -9,7 +9,7 @@ STATICCHECK := $(TOOLS)/bin/staticcheck
 export HBCTL_BIN := $(HBCTL)
 export HBCTL_INFLUXD := $(INFLUXD)
 
-.PHONY: all build test deploy-test unit bench lint demo docs soak tools chromium clean
+.PHONY: all build test deploy-test unit bench bench-system jq lint demo docs soak tools chromium clean
 
 all: build
 
@@ -38,6 +38,14 @@ unit:
 
 bench: build
 	scripts/bench.sh
+
+# The whole system paced on loopback (docs/benchmarks.md); flags in
+# BENCH_SYSTEM, e.g. make bench-system BENCH_SYSTEM='--rates 10000 --seconds 10'.
+bench-system: build jq
+	scripts/bench.sh system $(BENCH_SYSTEM)
+
+jq:
+	@command -v jq >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q jq; } || { echo "the system sweep needs jq"; exit 1; }
 
 # The fault soak for 30 minutes (make test runs it for one): servers, agents
 # and the coordinator killed and restarted, connections reset, an agent cut
