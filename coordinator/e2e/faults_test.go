@@ -144,7 +144,7 @@ func (f *faultRun) releasesDone(within time.Duration) {
 func (f *faultRun) verify(name string, extra ...string) (int, verifyOutput, string) {
 	f.t.Helper()
 	out := filepath.Join(f.tmp, name+".json")
-	args := append([]string{"verify", "ledger", "--json", out, "--grace", "5s"}, extra...)
+	args := append([]string{"verify", "ledger", "--json-out", out, "--grace", "5s"}, extra...)
 	res := f.hb(args...)
 	return res.code, readVerify(f.t, out), res.out + res.err
 }
