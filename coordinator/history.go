@@ -61,7 +61,8 @@ func (c *Coordinator) saveHistoryLocked() {
 		return
 	}
 	path := filepath.Join(c.cfg.DataDir, HistoryFile)
-	if err := os.WriteFile(path+".tmp", b, 0o644); err == nil {
+	err = os.WriteFile(path+".tmp", b, 0o644)
+	if err == nil {
 		err = os.Rename(path+".tmp", path)
 	}
 	if err != nil {

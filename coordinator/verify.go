@@ -362,22 +362,6 @@ func (c *Coordinator) setRateLocked(q, atNs int64) int64 {
 	return eff
 }
 
-// runStartLocked is when the current run's first plan started: the
-// earliest epoch after the last disconnect. mu must be held.
-func (c *Coordinator) runStartLocked() time.Time {
-	i := len(c.history) - 1
-	for i >= 0 && c.history[i].plan == nil {
-		i--
-	}
-	if i < 0 {
-		return time.Time{}
-	}
-	for i > 0 && c.history[i-1].plan != nil {
-		i--
-	}
-	return time.Unix(0, c.history[i].start)
-}
-
 // sleepUntil waits until t (by the coordinator's clock), false if ctx or
 // the coordinator ends first.
 func (c *Coordinator) sleepUntil(ctx context.Context, t time.Time) bool {

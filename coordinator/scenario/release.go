@@ -12,11 +12,6 @@ import (
 // serverReleasing says whether a shake or send release is still running.
 type serverReleasing = admin.Releasing
 
-// releaseState is a server's last release of one kind: how many of how
-// many, and whether it finished or was cut short (by a crash, a stop, a
-// journal failure).
-type releaseState = admin.ReleaseState
-
 // serverReleases is the last release of each kind.
 type serverReleases = admin.Releases
 
