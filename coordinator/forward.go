@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -67,7 +68,8 @@ func (c *Coordinator) forward(w http.ResponseWriter, what string, rate, total in
 	c.mu.Lock()
 	var admins []api.Admin
 	if c.run != nil {
-		admins = c.run.admins
+		// Servers without an admin API (an empty URL) get no share.
+		admins = slices.DeleteFunc(slices.Clone(c.run.admins), func(a api.Admin) bool { return a.URL == "" })
 	}
 	c.mu.Unlock()
 	if len(admins) == 0 {

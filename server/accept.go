@@ -182,7 +182,7 @@ func (s *Server) refuseAtFileLimit(ln net.Listener, err error) {
 // client. It returns false on Close.
 func (s *Server) acceptBackoff(backoff *time.Duration, err error) bool {
 	*backoff = min(max(2**backoff, 5*time.Millisecond), time.Second)
-	s.log.Warn("accept failed; retrying", "err", err, "in", *backoff)
+	s.acceptLog.Do(func() { s.log.Warn("accept failed; retrying", "err", err, "in", *backoff) })
 	t := time.NewTimer(*backoff)
 	defer t.Stop()
 	select {

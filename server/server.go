@@ -42,7 +42,7 @@ type Server struct {
 	// bounds it); the rest count connections closed by a read deadline,
 	// evicted at the limit before logging in, or refused at once.
 	open, loginTimeouts, frameTimeouts, evicted, refused atomic.Int64
-	refuseLog                                            rate.Sometimes
+	refuseLog, acceptLog                                 rate.Sometimes
 	evicting                                             atomic.Int64  // evictions posted, all loops
 	evicted1                                             chan struct{} // an eviction finished (capacity 1)
 
@@ -94,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 		evicted1: make(chan struct{}, 1),
 	}
 	s.refuseLog.Interval = time.Second
+	s.acceptLog.Interval = time.Second
 	s.journalLog.Interval = time.Second
 	if s.seed == 0 {
 		s.seed = randomSeed()

@@ -375,8 +375,15 @@ func (sc *Scenario) AdminList() ([]api.Admin, error) {
 		}
 		tok = strings.TrimSpace(string(b))
 	}
+	if n := len(sc.Targets.Admins); n > 0 && n != len(sc.Targets.Servers) {
+		return nil, fmt.Errorf("%w: targets.admins: %d for %d servers: give one per server, in order (none for a server without admin API)", ErrInvalid, n, len(sc.Targets.Servers))
+	}
 	var out []api.Admin
 	for _, u := range sc.Targets.Admins {
+		if u == "none" {
+			out = append(out, api.Admin{}) // a server without admin API
+			continue
+		}
 		out = append(out, api.Admin{URL: u, Token: tok})
 	}
 	return out, nil
