@@ -58,7 +58,7 @@ func closedByServer(t *testing.T, nc net.Conn) string {
 func TestHTTPDeadlinesAndLimits(t *testing.T) {
 	dir := t.TempDir()
 	c, err := New(Config{DataDir: dir, Token: testToken,
-		HTTP: httpserve.Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Idle: 600 * time.Millisecond}})
+		HTTP: httpserve.Timeouts{ReadHeader: time.Second, Read: 2 * time.Second, Idle: 2 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
