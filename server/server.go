@@ -45,6 +45,7 @@ type Server struct {
 	refuseLog, acceptLog                                 rate.Sometimes
 	evicting                                             atomic.Int64  // evictions posted, all loops
 	evicted1                                             chan struct{} // an eviction finished (capacity 1)
+	evictMiss                                            atomic.Bool   // the last eviction found no connection old enough
 
 	http httpserve.Counters // the admin API's
 
