@@ -1,5 +1,7 @@
-// Package connect is `hbctl connect`: it asks the coordinator to split
-// users over the live agents and, with --wait, follows the logins.
+// Package connect is `hbctl connect`: it checks the targets, asks the
+// coordinator to split users over the live agents and, with --wait,
+// follows the logins, stopping with the cause when a server refuses
+// connections at its limit.
 package connect
 
 import (
