@@ -55,6 +55,9 @@ type Server struct {
 	journalErr                   atomic.Value // string: the last failure
 	journalLog                   rate.Sometimes
 
+	deferMu  sync.Mutex
+	deferred []deferred // deferMu: notifications held back while the journal failed
+
 	spareMu sync.Mutex
 	spare   int // a descriptor kept to accept and close a connection when out of them; -1 if none
 
