@@ -37,14 +37,14 @@ type Stats struct {
 }
 
 // JournalStats: while the journal cannot be written (a full disk) the
-// server grants, pays and notifies nothing; SHAKEs get 17 (overloaded),
-// first OPENs 0.
+// server grants and pays nothing and holds notifications back; SHAKEs get
+// 17 (overloaded), first OPENs 0.
 type JournalStats struct {
 	Writable bool `json:"writable"`
 	// FailedCommits counts group commits that could not be written.
 	FailedCommits int64 `json:"failed_commits"`
-	// Refused counts grants, payments and notifications refused, or taken
-	// back from a failed commit, for want of a record.
+	// Refused counts grants and payments refused and notifications held
+	// back, or taken back from a failed commit, for want of a record.
 	Refused   int64  `json:"refused"`
 	LastError string `json:"last_error,omitempty"`
 }
