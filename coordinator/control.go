@@ -90,7 +90,7 @@ func checkConnect(req *api.ConnectRequest) string {
 	case req.Rate < 0 || req.Rate > api.MaxConnectRate:
 		return fmt.Sprintf("rate: %d not in 0..%d", req.Rate, api.MaxConnectRate)
 	case len(req.Admins) > 0 && len(req.Admins) != len(req.Servers):
-		return fmt.Sprintf("admins: %d given for %d servers: give one admin URL per server, in server order, or none", len(req.Admins), len(req.Servers))
+		return fmt.Sprintf("admins: %d given for %d servers: give one per server, in server order (an empty url for a server without admin API), or none", len(req.Admins), len(req.Servers))
 	}
 	for i, s := range req.Servers {
 		if err := api.CheckHostPort(s); err != nil {
@@ -98,6 +98,9 @@ func checkConnect(req *api.ConnectRequest) string {
 		}
 	}
 	for i, a := range req.Admins {
+		if a.URL == "" {
+			continue // that server has no admin API, said explicitly
+		}
 		if err := api.CheckBaseURL(a.URL); err != nil {
 			return fmt.Sprintf("admins[%d].url: %v", i, err)
 		}
@@ -114,6 +117,9 @@ func (c *Coordinator) probeAdmins(ctx context.Context, admins []api.Admin) strin
 	errs := make([]error, len(admins))
 	var wg sync.WaitGroup
 	for i, a := range admins {
+		if a.URL == "" {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -309,16 +315,20 @@ func (c *Coordinator) Status() api.Status {
 		}
 	}
 	var wires []string
+	var admins []api.Admin
 	if c.run != nil {
-		wires = c.run.servers
+		wires, admins = c.run.servers, c.run.admins
 	}
 	c.mu.Unlock()
 	c.tl.fill(&st)
 	st.Telemetry = c.telemetryStatus()
 	st.Servers = c.srv.servers()
-	if len(st.Servers) == len(wires) {
-		for i := range st.Servers {
-			st.Servers[i].Wire = wires[i]
+	for i := range st.Servers {
+		for k, a := range admins {
+			if a.URL == st.Servers[i].Admin && k < len(wires) {
+				st.Servers[i].Wire = wires[k]
+				break
+			}
 		}
 	}
 	h := c.http.Stats()

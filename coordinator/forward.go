@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -69,7 +70,8 @@ func (c *Coordinator) forward(w http.ResponseWriter, what string, rate, total in
 	c.mu.Lock()
 	var admins []api.Admin
 	if c.run != nil {
-		admins = c.run.admins
+		// Servers without an admin API (an empty URL) get no share.
+		admins = slices.DeleteFunc(slices.Clone(c.run.admins), func(a api.Admin) bool { return a.URL == "" })
 	}
 	c.mu.Unlock()
 	if len(admins) == 0 {

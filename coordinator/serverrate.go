@@ -89,6 +89,7 @@ func newServerRates(client *http.Client, log *slog.Logger) *serverRates {
 // poll reads every admin's GET /v1/stats at once, each bounded by the
 // poll timeout, and merges the answers. admins become the targets.
 func (r *serverRates) poll(ctx context.Context, admins []api.Admin, now time.Time) {
+	admins = slices.DeleteFunc(slices.Clone(admins), func(a api.Admin) bool { return a.URL == "" })
 	r.setTargets(admins)
 	var wg sync.WaitGroup
 	for _, a := range admins {

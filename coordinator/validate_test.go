@@ -130,7 +130,8 @@ func TestConnectChecksTargets(t *testing.T) {
 	if st := h.status(); st.Plan.ID != 0 || st.Plan.Active {
 		t.Fatalf("a refused connect started plan %+v", st.Plan)
 	}
-	if code := h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"127.0.0.1:1"}, Users: 10, Admins: []api.Admin{good}}, nil); code != 200 {
+	// One admin per server; an empty URL says that server has none.
+	if code := h.do(testToken, "POST", api.PathConnect, api.ConnectRequest{Servers: []string{"127.0.0.1:1", "127.0.0.1:2"}, Users: 10, Admins: []api.Admin{good, {}}}, nil); code != 200 {
 		t.Fatalf("good connect: HTTP %d", code)
 	}
 }

@@ -73,32 +73,36 @@ func (s *Server) accept(ln net.Listener) error {
 	}
 }
 
-// evictSlack is how far above MaxConns the server goes while evicting
-// connections that have not logged in: each eviction frees a descriptor a
-// moment after the new connection took one.
-const evictSlack = 16
+// minEvictAge is how long a connection must have gone without logging in
+// before it may be closed to make room: a real client's LOGIN follows its
+// connect at once, and one that is merely waiting in a busy loop's socket
+// buffer must not be taken for a connection that never logs in.
+const minEvictAge = 250 * time.Millisecond
 
 // room reserves a place for one more connection, and reports whether
-// there is one. At the limit, a connection that has not logged in (the
-// oldest on the loop holding the most) is closed to make room, so that
-// connections which never log in cannot lock real clients out; while
-// evictions are under way and the slack is used up, accepting waits for
-// them (new connections wait in the listen queue). Only when every
-// connection held has logged in is the new one refused.
+// there is one. At the limit, a connection that has not logged in for
+// minEvictAge (the oldest on the loop holding the most) is closed to make
+// room, so that connections which never log in cannot lock real clients
+// out; while that is under way, or the connections not logged in are all
+// younger, accepting waits (new connections wait in the listen queue).
+// Only when every connection held has logged in is the new one refused.
 func (s *Server) room() bool {
 	for {
-		n := s.open.Add(1)
-		if n <= int64(s.cfg.MaxConns) {
-			return true
-		}
-		if n <= int64(s.cfg.MaxConns)+evictSlack && s.evictOne() {
+		if s.open.Add(1) <= int64(s.cfg.MaxConns) {
 			return true
 		}
 		s.open.Add(-1)
-		if s.evicting.Load() == 0 && !s.evictable() {
-			return false
+		wait := 100 * time.Millisecond
+		switch {
+		case s.evictMiss.Swap(false):
+			// Nothing old enough last time: look again shortly.
+			wait = 25 * time.Millisecond
+		case s.evicting.Load() > 0:
+			// An eviction is under way: wait for it.
+		case !s.evictOne():
+			return false // every connection held has logged in
 		}
-		t := time.NewTimer(100 * time.Millisecond)
+		t := time.NewTimer(wait)
 		select {
 		case <-s.evicted1:
 		case <-t.C:
@@ -182,7 +186,7 @@ func (s *Server) refuseAtFileLimit(ln net.Listener, err error) {
 // client. It returns false on Close.
 func (s *Server) acceptBackoff(backoff *time.Duration, err error) bool {
 	*backoff = min(max(2**backoff, 5*time.Millisecond), time.Second)
-	s.log.Warn("accept failed; retrying", "err", err, "in", *backoff)
+	s.acceptLog.Do(func() { s.log.Warn("accept failed; retrying", "err", err, "in", *backoff) })
 	t := time.NewTimer(*backoff)
 	defer t.Stop()
 	select {

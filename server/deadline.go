@@ -94,7 +94,8 @@ func (l *loop) readTimeout(c *conn) {
 }
 
 // evict closes the oldest connection this loop owns that has not logged
-// in, making room for a new one at the connection limit.
+// in, if it has gone minEvictAge without doing so, making room for a new
+// one at the connection limit; otherwise it says it found none.
 func (l *loop) evict() {
 	defer func() {
 		l.evicting.Add(-1)
@@ -104,13 +105,18 @@ func (l *loop) evict() {
 		default:
 		}
 	}()
+	minAge := min(int64(minEvictAge), int64(l.srv.cfg.LoginTimeout)/2)
 	for l.loginQ.len() > 0 {
 		e := l.loginQ.peek()
-		l.loginQ.pop()
 		c := l.owned(e.fd, e.id)
-		if c == nil || c.set != nil {
+		if c == nil || c.set != nil || c.rdl != e.at {
+			l.loginQ.pop() // logged in or gone
 			continue
 		}
+		if accepted := e.at - int64(l.srv.cfg.LoginTimeout); l.now-accepted < minAge {
+			break // the oldest is too young: none is old enough
+		}
+		l.loginQ.pop()
 		l.srv.evicted.Add(1)
 		if l.srv.log.Enabled(context.Background(), slog.LevelDebug) {
 			l.srv.log.Debug("connection limit: closing a connection that has not logged in", "remote", remoteAddr(c.fd))
@@ -118,4 +124,5 @@ func (l *loop) evict() {
 		l.closeConn(c)
 		return
 	}
+	l.srv.evictMiss.Store(true)
 }

@@ -24,8 +24,8 @@
 // within FrameTimeout; at MaxConns a connection that never logged in makes
 // room for a new one, and once all have logged in new ones are closed at
 // once. A journal commit that cannot be written is undone and, until the
-// journal can be written again (journalwatch.go), nothing is granted, paid
-// or notified: SHAKEs get 17 (overloaded). The admin API has the HTTP
+// journal can be written again (journalwatch.go), nothing is granted or
+// paid and notifications wait: SHAKEs get 17 (overloaded). The admin API has the HTTP
 // timeouts and limits of internal/httpserve.
 //
 // It speaks the protocol through server/wire, journals through

@@ -15,6 +15,33 @@ func (s *Server) journalFailed(err error) {
 	})
 }
 
+// deferred is a notification held back while the journal failed.
+type deferred struct {
+	w        *set
+	env, uid uint32
+}
+
+// deferNotify keeps a notification for when the journal can record it.
+func (s *Server) deferNotify(w *set, env, uid uint32) {
+	s.deferMu.Lock()
+	s.deferred = append(s.deferred, deferred{w: w, env: env, uid: uid})
+	s.deferMu.Unlock()
+}
+
+// resumeNotify hands the held-back notifications to their loops, once
+// the journal can be written again.
+func (s *Server) resumeNotify() {
+	s.deferMu.Lock()
+	ds := s.deferred
+	s.deferred = nil
+	s.deferMu.Unlock()
+	for _, d := range ds {
+		if !d.w.loop.post(command{kind: cmdNotify, w: d.w, a: d.env, b: d.uid}) {
+			return // closed
+		}
+	}
+}
+
 // watchJournal probes a failing journal once a second, saying so while it
 // fails, and logs its recovery. It runs until Close.
 func (s *Server) watchJournal() {
@@ -33,6 +60,7 @@ func (s *Server) watchJournal() {
 				s.log.Info("journal writable again: granting and paying resumed", "refused", s.journalRefused.Load())
 				failing = false
 			}
+			s.resumeNotify()
 			continue
 		}
 		failing = true
@@ -46,6 +74,7 @@ func (s *Server) watchJournal() {
 		}
 		s.log.Info("journal writable again: granting and paying resumed", "refused", s.journalRefused.Load())
 		failing = false
+		s.resumeNotify()
 	}
 }
 

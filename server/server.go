@@ -46,9 +46,10 @@ type Server struct {
 	// bounds it); the rest count connections closed by a read deadline,
 	// evicted at the limit before logging in, or refused at once.
 	open, loginTimeouts, frameTimeouts, evicted, refused atomic.Int64
-	refuseLog                                            rate.Sometimes
+	refuseLog, acceptLog                                 rate.Sometimes
 	evicting                                             atomic.Int64  // evictions posted, all loops
 	evicted1                                             chan struct{} // an eviction finished (capacity 1)
+	evictMiss                                            atomic.Bool   // the last eviction found no connection old enough
 
 	http httpserve.Counters // the admin API's
 
@@ -57,6 +58,9 @@ type Server struct {
 	journalFails, journalRefused atomic.Int64
 	journalErr                   atomic.Value // string: the last failure
 	journalLog                   rate.Sometimes
+
+	deferMu  sync.Mutex
+	deferred []deferred // deferMu: notifications held back while the journal failed
 
 	spareMu sync.Mutex
 	spare   int // a descriptor kept to accept and close a connection when out of them; -1 if none
@@ -98,6 +102,7 @@ func New(cfg Config) (*Server, error) {
 		evicted1: make(chan struct{}, 1),
 	}
 	s.refuseLog.Interval = time.Second
+	s.acceptLog.Interval = time.Second
 	s.journalLog.Interval = time.Second
 	if s.seed == 0 {
 		s.seed = randomSeed()

@@ -182,7 +182,8 @@ func (w *set) takeBack(h *held) {
 		w.srv.sends.unpay(f.Fields[0], h.c.uid, f.Fields[1])
 		w.loop.queue(h.c, ptr(wire.OpenResp(w.loop.nowSec, f.Fields[0], 0)))
 	case wire.CmdEnvelope:
-		// Not pushed: the recipient is not told of it this time.
+		// Not pushed now: pushed once the journal can record it.
+		w.srv.deferNotify(w, f.Fields[0], h.c.uid)
 	default:
 		w.loop.queue(h.c, f)
 	}
@@ -328,8 +329,10 @@ func (w *set) notifyConn(c *conn, env, uid uint32) {
 		return
 	}
 	if !w.srv.j.Healthy() {
+		// Not journaled, not pushed: pushed once the journal can record it.
 		w.srv.journalRefused.Add(1)
-		return // not journaled, not pushed
+		w.srv.deferNotify(w, env, uid)
+		return
 	}
 	w.recs = append(w.recs, ledger.Record{Ev: ledger.EvNotify, Env: env, UID: uid, T: nowMS()})
 	w.respond(c, wire.Envelope(w.loop.nowSec, env, amount, to), true)

@@ -24,6 +24,7 @@ func TestBadInputExits2(t *testing.T) {
 		{[]string{"status", "--coordinator", "ftp://x"}, "--coordinator"},
 		{[]string{"agent", "--name", "a/b", "--coordinator", "http://127.0.0.1:1"}, "--name"},
 		{[]string{"agent", "--name", "h01", "--capacity", "1000000000000000000", "--coordinator", "http://127.0.0.1:1"}, "--capacity"},
+		{[]string{"agent", "--name", "h01", "--capacity", "10", "--bind", "not-an-ip", "--coordinator", "http://127.0.0.1:1", "--token", "t"}, "--bind"},
 	} {
 		app := New()
 		var out bytes.Buffer

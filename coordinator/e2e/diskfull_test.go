@@ -76,8 +76,8 @@ func keepFull(path string, stop <-chan struct{}, done chan<- error) {
 	}
 }
 
-// A server whose data dir fills up during a shake release grants and pays
-// nothing it has not journaled: it answers 17 (overloaded), counts it,
+// A server whose data dir fills up during a shake and a send release
+// grants, pays and notifies nothing it has not journaled: it answers 17 (overloaded), counts it,
 // says why in its log at most once a second, and carries on when space
 // returns; verify ledger then reconciles.
 func TestDiskFull(t *testing.T) {
@@ -119,6 +119,9 @@ func TestDiskFull(t *testing.T) {
 	if res := r.hb("shake", "--rate", "300", "--total", "3000"); res.code != 0 {
 		t.Fatalf("shake: exit %d: %s", res.code, res.err)
 	}
+	if res := r.hb("send", "--rate", "20", "--total", "200", "--recipients", "3"); res.code != 0 {
+		t.Fatalf("send: exit %d: %s", res.code, res.err)
+	}
 	waitFor(t, 20*time.Second, "grants", func() bool { return s.diskStats(t).Shake.Granted > 50 })
 
 	stop, filled := make(chan struct{}), make(chan error, 1)
@@ -152,7 +155,7 @@ func TestDiskFull(t *testing.T) {
 		st := s.diskStats(t)
 		return st.Journal.Writable && st.Shake.Granted > still.Shake.Granted+20
 	})
-	waitFor(t, 60*time.Second, "the shake release to finish", func() bool { return !s.releasing(t) })
+	waitFor(t, 60*time.Second, "the releases to finish", func() bool { return !s.releasing(t) })
 
 	res := r.hb("verify", "ledger", "--grace", "5s")
 	t.Logf("verify ledger: exit %d\n%s", res.code, res.out)

@@ -292,7 +292,7 @@ func TestVerifyLedger(t *testing.T) {
 	})
 
 	t.Run("server without admin API", func(t *testing.T) {
-		res := r.hb("connect", "--server", sa.wire, "--server", sb.wire, "--admin", sa.admin,
+		res := r.hb("connect", "--server", sa.wire, "--server", sb.wire, "--admin", sa.admin, "--admin", "none",
 			"--server-data-dir", sa.dir, "--users", fmt.Sprint(users), "--wait", "--timeout", "30s")
 		if res.code != 0 {
 			t.Fatalf("connect: exit %d\n%s\n%s", res.code, res.out, res.err)

@@ -383,11 +383,18 @@ func (sc *Scenario) AdminList() ([]api.Admin, error) {
 		}
 		tok = strings.TrimSpace(string(b))
 	}
+	if n := len(sc.Targets.Admins); n > 0 && n != len(sc.Targets.Servers) {
+		return nil, fmt.Errorf("%w: targets.admins: %d for %d servers: give one per server, in order (none for a server without admin API)", ErrInvalid, n, len(sc.Targets.Servers))
+	}
 	if n := len(sc.Targets.AdminTokens); n > 0 && n != len(sc.Targets.Admins) {
 		return nil, fmt.Errorf("%w: %d admin tokens for %d admins: give one token for all or one per admin, in order", ErrInvalid, n, len(sc.Targets.Admins))
 	}
 	var out []api.Admin
 	for i, u := range sc.Targets.Admins {
+		if u == "none" {
+			out = append(out, api.Admin{}) // a server without admin API
+			continue
+		}
 		a := api.Admin{URL: u, Token: tok}
 		if len(sc.Targets.AdminTokens) > 0 {
 			a.Token = sc.Targets.AdminTokens[i]

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ func engineConfig(c *ucli.Context, dir string) (agents.Config, error) {
 		ConnectRate:    c.Int("connect-rate"),
 		IgnoreOverload: !c.Bool("backoff-on-overload"),
 		Loops:          c.Int("loops"),
+	}
+	if cfg.Bind != "" && net.ParseIP(cfg.Bind) == nil {
+		return cfg, common.Usage("--bind %q: want an IP address", cfg.Bind)
 	}
 	if cfg.ConnectRate <= 0 {
 		return cfg, common.Usage("--connect-rate must be positive, got %d", cfg.ConnectRate)

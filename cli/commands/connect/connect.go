@@ -1,5 +1,7 @@
-// Package connect is `hbctl connect`: it asks the coordinator to split
-// users over the live agents and, with --wait, follows the logins.
+// Package connect is `hbctl connect`: it checks the targets, asks the
+// coordinator to split users over the live agents and, with --wait,
+// follows the logins, stopping with the cause when a server refuses
+// connections at its limit.
 package connect
 
 import (
@@ -33,7 +35,7 @@ func Command() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "server", EnvVars: []string{"HBCTL_SERVER"}, Required: true,
 				Usage: "wire `ADDR` of a target server (repeat for several; user u goes to server u mod count)"},
 			&ucli.StringSliceFlag{Name: "admin", EnvVars: []string{"HBCTL_ADMIN"},
-				Usage: "admin API `URL` of a target server, for shake and send (repeat, in --server order)"},
+				Usage: "admin API `URL` of a target server, for shake, send and verify (one per --server, in order; \"none\" for a server without admin API)"},
 			&ucli.StringSliceFlag{Name: "admin-token", EnvVars: []string{"HBCTL_ADMIN_TOKEN"},
 				Usage: "admin `TOKEN` (one for all --admin, or one per --admin)"},
 			&ucli.StringSliceFlag{Name: "server-data-dir", EnvVars: []string{"HBCTL_SERVER_DATA_DIR"},
@@ -58,6 +60,9 @@ func Command() *ucli.Command {
 		},
 	}
 }
+
+// noAdmin is the --admin of a server without admin API.
+const noAdmin = "none"
 
 type options struct {
 	req     api.ConnectRequest
@@ -84,9 +89,12 @@ func parse(c *ucli.Context) (options, error) {
 	}
 	admins := c.StringSlice("admin")
 	if len(admins) > 0 && len(admins) != len(o.req.Servers) {
-		return o, common.Usage("--admin: %d given for %d --server: give one per server, in --server order, or none", len(admins), len(o.req.Servers))
+		return o, common.Usage("--admin: %d given for %d --server: give one per server, in --server order (\"none\" for a server without admin API), or none at all", len(admins), len(o.req.Servers))
 	}
 	for _, u := range admins {
+		if u == noAdmin {
+			continue
+		}
 		if err := api.CheckBaseURL(u); err != nil {
 			return o, common.Usage("--admin %v", err)
 		}
@@ -107,6 +115,8 @@ func parse(c *ucli.Context) (options, error) {
 	for i, u := range admins {
 		a := api.Admin{URL: u}
 		switch {
+		case u == noAdmin:
+			a.URL = "" // no admin API: no token either
 		case len(tokens) > 0:
 			a.Token = tokens[min(i, len(tokens)-1)]
 		case len(dirs) > 0:
