@@ -4,13 +4,23 @@
 # seconds), and the ones that measure a child process start and stop it
 # themselves.
 #
-#   scripts/bench.sh [quick|all] [-o FILE]
+#   scripts/bench.sh [quick|paced|all] [-o FILE]
 #   scripts/bench.sh system [--rates 10000,20000,40000,60000,100000] [--seconds 20]
 #                           [--users 18000] [--agents 2] [-o FILE]
 #
-# quick (default): codec, journal, schedule, shares, sinks, reconciliation
-#                  at 100k users, report; a few minutes.
-# all:             also the server at 10,000 and 15,000 connections, the agent
+# quick (default): the paced pair at 10,000 SHAKE/s (below), codec, journal,
+#                  schedule, shares, sinks, reconciliation at 100k users,
+#                  report; a few minutes.
+# paced:           the headline figure, the load users make: a child hbctl
+#                  server and a child agent engine, 10,000 connections, SHAKEs
+#                  paced evenly at 10k, 20k, 40k, 60k and 100k a second, the
+#                  server with and without its wake grid, beside a floor pair
+#                  measured in the same run (a bare server and a bare client
+#                  doing one recv and one send per SHAKE at the same pacing):
+#                  CPU-seconds per 10,000 SHAKEs and context switches per
+#                  SHAKE of server and client, p99 (BenchmarkPaced).
+# all:             paced, then the closed-loop figures: the server at 10,000
+#                  and 15,000 connections driven closed-loop, the agent
 #                  at 15,000 connections and 10,000 SHAKE/s, and the
 #                  reconciliation of 1,000,000 users.
 # system:          the whole system paced, as real processes on loopback: one
@@ -43,7 +53,7 @@ users=18000
 agents=2
 while [ $# -gt 0 ]; do
 	case "$1" in
-	quick|all|system) mode=$1 ;;
+	quick|paced|all|system) mode=$1 ;;
 	-o) out=$2; shift ;;
 	--rates) rates=$2; shift ;;
 	--seconds) seconds=$2; shift ;;
@@ -324,6 +334,17 @@ run() { # package regexp benchtime [extra]
 }
 
 echo "# hbctl benchmarks, $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+# The paced pairs run the real server binary.
+HBCTL_BIN=${HBCTL_BIN:-$PWD/bin/hbctl}
+[ -x "$HBCTL_BIN" ] || go build -o "$HBCTL_BIN" ./cli/hbctl
+export HBCTL_BIN
+echo "# paced: server and client per 10,000 SHAKEs, engine pairs beside the floor pair of the same rate"
+if [ "$mode" = quick ]; then
+	go test -run '^$' -bench 'Paced' -benchtime 1x -short ./agents | grep -E '^(Benchmark|ok|FAIL)' || true
+else
+	run ./agents 'Paced' 1x
+fi
+[ "$mode" = paced ] && exit 0
 run ./server/wire . 1s
 run ./server/ledger . 2000x
 run ./coordinator/schedule . 1s
@@ -332,6 +353,7 @@ run ./telemetry . 1s
 run ./coordinator 'TimelineAdd|SecondPoints' 200x
 run ./coordinator/report . 20x
 if [ "$mode" = all ]; then
+	echo "# closed loop: each answer triggers the next request (a batching no user load gives)"
 	run ./server 'ServerChild' 200000x
 	run ./server 'ServerRSS|KernelFloor' 1x
 	run ./agents 'Agent' 1x
