@@ -36,6 +36,15 @@ server_addr() { echo "198.18.0.$1"; }
 # Run with few cores, many processes: one event loop each (0: the default,
 # one per core) once there are at least as many processes as cores.
 loops_for() { if [ "$1" -ge "$(nproc)" ]; then echo 1; else echo 0; fi; }
+# The Go scheduler's threads, likewise: one runs Go code in each process
+# when the processes outnumber the cores (HBCTL_LAB_GOMAXPROCS overrides;
+# "" keeps Go's default).
+procs_for() { if [ -n "${HBCTL_LAB_GOMAXPROCS+x}" ]; then echo "$HBCTL_LAB_GOMAXPROCS"; elif [ "$1" -ge "$(nproc)" ]; then echo 1; fi; }
+# Agents fire on a coarser grid in the lab than on a host of their own:
+# dozens of processes share the cores, and a wake-up costs more than a fire.
+wake_grid=${HBCTL_LAB_WAKE_GRID:-5ms}
+# An agent starved of CPU for a few seconds on a busy box is not dead.
+dead_after=${HBCTL_LAB_DEAD_AFTER:-10s}
 
 start_bg() { # name logfile cmd... ; records the PID in $lab/pids/name
 	local name=$1 log=$2
@@ -106,7 +115,7 @@ alive_agents() {
 server_token() { cat "$lab/data/server-$(server_name "$1")/admin-token"; }
 
 procs_up() { # N S users_per_host
-	local n=$1 s=$2 per_host=$3 i j k name ns agents per_agent want tok sloops aloops need
+	local n=$1 s=$2 per_host=$3 i j k name ns agents per_agent want tok sloops aloops gmp need sample
 	[ -x "$hbctl" ] || die "no hbctl at $hbctl (run make build, or set HBCTL_BIN)"
 	mkdir -p "$lab/pids" "$lab/logs" "$lab/data"
 	# Each server holds the connections of its users (u mod S): one process
@@ -116,12 +125,13 @@ procs_up() { # N S users_per_host
 		echo "lab: $((n * per_host)) users exceed what $s server processes hold here ($s x $per_process); expect refused logins beyond it, or use --servers $need" >&2
 	fi
 	sloops=$(loops_for "$s")
+	gmp=$(procs_for "$s")
 	for ((k = 1; k <= s; k++)); do
 		name=$(server_name "$k")
 		if [ -s "$lab/pids/server-$name" ] && kill -0 "$(cat "$lab/pids/server-$name")" 2>/dev/null; then
 			continue
 		fi
-		start_bg "server-$name" "$lab/logs/server-$name.log" "$hbctl" server --listen "$(server_addr "$k"):1025" \
+		start_bg "server-$name" "$lab/logs/server-$name.log" env ${gmp:+GOMAXPROCS=$gmp} "$hbctl" server --listen "$(server_addr "$k"):1025" \
 			--admin "$(server_addr "$k"):8989" --data-dir "$lab/data/server-$name" --sets 64 \
 			--loops "$sloops" --host-name "$name"
 	done
@@ -131,8 +141,11 @@ procs_up() { # N S users_per_host
 	done
 	if [ ! -s "$lab/pids/coordinator" ] || ! kill -0 "$(cat "$lab/pids/coordinator")" 2>/dev/null; then
 		start_bg coordinator "$lab/logs/coordinator.log" "$hbctl" coordinator --listen "$gw:7070" \
-			--time-udp "$gw:7071" --data-dir "$lab/data/coordinator"
+			--time-udp "$gw:7071" --data-dir "$lab/data/coordinator" --dead-after "$dead_after"
 		wait_for coordinator "$lab/logs/coordinator.log" "^coordinator listening" 20
+		# The control plane stays responsive when the load saturates the
+		# cores: a command (qps 0, verify) must get through.
+		renice -n -5 -p "$(cat "$lab/pids/coordinator")" >/dev/null
 	fi
 	tok=$(coordinator_token)
 	# Several agent processes per host when one process may not hold the
@@ -140,6 +153,7 @@ procs_up() { # N S users_per_host
 	agents=$(((per_host + per_process - 1) / per_process))
 	per_agent=$(((per_host + agents - 1) / agents))
 	aloops=$(loops_for "$((n * agents))")
+	gmp=$(procs_for "$((n * agents))")
 	for ((i = 1; i <= n; i++)); do
 		name=$(host_name "$i")
 		ns=hb-$name
@@ -154,9 +168,14 @@ procs_up() { # N S users_per_host
 			# shows it). ip netns exec and env both exec: the PID recorded
 			# is the agent's own. Its host sampling sees only the
 			# namespace's eth0: that host's NIC.
-			start_bg "agent-$k" "$lab/logs/agent-$k.log" ip netns exec "$ns" env HBCTL_TOKEN="$tok" "$hbctl" agent \
+			# One agent of a host samples its NIC, CPU and memory: the others
+			# would report the same namespace again.
+			sample=true
+			[ "$j" -gt 1 ] && sample=false
+			start_bg "agent-$k" "$lab/logs/agent-$k.log" ip netns exec "$ns" env HBCTL_TOKEN="$tok" ${gmp:+GOMAXPROCS=$gmp} "$hbctl" agent \
 				--coordinator "http://$gw:7070" --name "$k" --bind "$(host_addr "$i")" \
-				--capacity "$per_agent" --loops "$aloops" --data-dir "$lab/data/agent-$k"
+				--capacity "$per_agent" --loops "$aloops" --wake-grid "$wake_grid" --sample-host="$sample" \
+				--data-dir "$lab/data/agent-$k"
 		done
 	done
 	want=$((n * agents))
@@ -176,21 +195,26 @@ procs_up() { # N S users_per_host
 }
 
 down() {
-	local f pid i
+	local f pid i left
 	if [ -d "$lab/pids" ]; then
 		for f in "$lab"/pids/*; do
 			[ -e "$f" ] || continue
 			pid=$(cat "$f")
 			kill -TERM "$pid" 2>/dev/null || true
 		done
+		# 10 s for all of them together, then SIGKILL what is left.
+		for ((i = 0; i < 100; i++)); do
+			left=0
+			for f in "$lab"/pids/*; do
+				[ -e "$f" ] || continue
+				if kill -0 "$(cat "$f")" 2>/dev/null; then left=1; else rm -f "$f"; fi
+			done
+			[ "$left" = 0 ] && break
+			sleep 0.1
+		done
 		for f in "$lab"/pids/*; do
 			[ -e "$f" ] || continue
-			pid=$(cat "$f")
-			for ((i = 0; i < 50; i++)); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			kill -KILL "$pid" 2>/dev/null || true
+			kill -KILL "$(cat "$f")" 2>/dev/null || true
 			rm -f "$f"
 		done
 	fi
