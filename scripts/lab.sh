@@ -45,6 +45,10 @@ procs_for() { if [ -n "${HBCTL_LAB_GOMAXPROCS+x}" ]; then echo "$HBCTL_LAB_GOMAX
 wake_grid=${HBCTL_LAB_WAKE_GRID:-5ms}
 # An agent starved of CPU for a few seconds on a busy box is not dead.
 dead_after=${HBCTL_LAB_DEAD_AFTER:-10s}
+# A SHAKE counts as unanswered after this long (the agent's default is 5 s):
+# two shared cores that fall behind the offered rate answer late, and a late
+# answer is still an answer.
+answer_timeout=${HBCTL_LAB_ANSWER_TIMEOUT:-30s}
 
 start_bg() { # name logfile cmd... ; records the PID in $lab/pids/name
 	local name=$1 log=$2
@@ -174,7 +178,7 @@ procs_up() { # N S users_per_host
 			[ "$j" -gt 1 ] && sample=false
 			start_bg "agent-$k" "$lab/logs/agent-$k.log" ip netns exec "$ns" env HBCTL_TOKEN="$tok" ${gmp:+GOMAXPROCS=$gmp} "$hbctl" agent \
 				--coordinator "http://$gw:7070" --name "$k" --bind "$(host_addr "$i")" \
-				--capacity "$per_agent" --loops "$aloops" --wake-grid "$wake_grid" --sample-host="$sample" \
+				--capacity "$per_agent" --loops "$aloops" --wake-grid "$wake_grid" --timeout "$answer_timeout" --sample-host="$sample" \
 				--data-dir "$lab/data/agent-$k"
 		done
 	done
