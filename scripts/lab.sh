@@ -13,7 +13,10 @@
 #
 # Needs root (ip netns). State, data and logs live in $HBCTL_LAB_DIR (default
 # /tmp/hbctl-lab); the binary is $HBCTL_BIN (default bin/hbctl). up is
-# idempotent and, when it fails, tears down what it built.
+# idempotent and, when it fails, tears down what it built. HBCTL_LAB_WAKE_GRID,
+# HBCTL_LAB_ANSWER_TIMEOUT, HBCTL_LAB_DEAD_AFTER, HBCTL_LAB_GOMAXPROCS and
+# HBCTL_LAB_CONNS_PER_PROCESS tune it for many processes on few cores
+# (docs/lab-1m.md).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,10 +39,11 @@ server_addr() { echo "198.18.0.$1"; }
 # Run with few cores, many processes: one event loop each (0: the default,
 # one per core) once there are at least as many processes as cores.
 loops_for() { if [ "$1" -ge "$(nproc)" ]; then echo 1; else echo 0; fi; }
-# The Go scheduler's threads, likewise: one runs Go code in each process
-# when the processes outnumber the cores (HBCTL_LAB_GOMAXPROCS overrides;
-# "" keeps Go's default).
-procs_for() { if [ -n "${HBCTL_LAB_GOMAXPROCS+x}" ]; then echo "$HBCTL_LAB_GOMAXPROCS"; elif [ "$1" -ge "$(nproc)" ]; then echo 1; fi; }
+# GOMAXPROCS of the servers and agents when HBCTL_LAB_GOMAXPROCS is set
+# (default: Go's, one per core). 1 costs less CPU at a rate the cores keep
+# up with, but a process whose one P runs its event loop flat out then
+# answers neither heartbeats nor admin requests.
+procs_for() { echo "${HBCTL_LAB_GOMAXPROCS:-}"; }
 # Agents fire on a coarser grid in the lab than on a host of their own:
 # dozens of processes share the cores, and a wake-up costs more than a fire.
 wake_grid=${HBCTL_LAB_WAKE_GRID:-5ms}
@@ -149,7 +153,7 @@ procs_up() { # N S users_per_host
 		wait_for coordinator "$lab/logs/coordinator.log" "^coordinator listening" 20
 		# The control plane stays responsive when the load saturates the
 		# cores: a command (qps 0, verify) must get through.
-		renice -n -5 -p "$(cat "$lab/pids/coordinator")" >/dev/null
+		renice -n -15 -p "$(cat "$lab/pids/coordinator")" >/dev/null
 	fi
 	tok=$(coordinator_token)
 	# Several agent processes per host when one process may not hold the
@@ -277,7 +281,7 @@ status() {
 }
 
 cmd=${1:-}
-[ -n "$cmd" ] || { sed -n '2,16p' "$0"; exit 2; }
+[ -n "$cmd" ] || { sed -n '2,19p' "$0"; exit 2; }
 shift
 case "$cmd" in
 up)
