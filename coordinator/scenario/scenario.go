@@ -50,9 +50,11 @@ type Targets struct {
 	// AdminTokenFile is read when AdminToken is empty (a local server's
 	// DATA-DIR/admin-token).
 	AdminTokenFile string `yaml:"admin_token_file"`
-	// AdminTokens, from the command line only, are one token per admin
-	// API, in Admins order; they replace AdminToken and AdminTokenFile.
-	AdminTokens []string `yaml:"-"`
+	// AdminTokens and AdminTokenFiles come from the command line and take
+	// the place of the two above: one for every admin API, or one per
+	// admin API in Admins order (servers that each have their own token).
+	AdminTokens     []string `yaml:"-"`
+	AdminTokenFiles []string `yaml:"-"`
 }
 
 // Step is one action of the scenario; exactly one of its action fields is
@@ -303,11 +305,11 @@ func (fs fileStep) step(line int) (Step, error) {
 type Overrides struct {
 	Servers []string
 	Admins  []string
-	// AdminTokens is one token for every admin API, or one per admin API
-	// in order.
-	AdminTokens    []string
-	AdminTokenFile string
-	Users          int
+	// AdminTokens and AdminTokenFiles: one for every admin, or one per
+	// admin in Admins order. Tokens win over files.
+	AdminTokens     []string
+	AdminTokenFiles []string
+	Users           int
 	// QPS, when positive, scales every qps step so that the first
 	// non-zero one becomes QPS and the others keep their ratio to it.
 	QPS int64
@@ -324,13 +326,12 @@ func (sc *Scenario) Apply(o Overrides) {
 		sc.Targets.Admins = o.Admins
 	}
 	switch {
-	case len(o.AdminTokens) == 1:
-		sc.Targets.AdminToken, sc.Targets.AdminTokenFile, sc.Targets.AdminTokens = o.AdminTokens[0], "", nil
-	case len(o.AdminTokens) > 1:
-		sc.Targets.AdminToken, sc.Targets.AdminTokenFile, sc.Targets.AdminTokens = "", "", o.AdminTokens
-	}
-	if o.AdminTokenFile != "" {
-		sc.Targets.AdminToken, sc.Targets.AdminTokenFile, sc.Targets.AdminTokens = "", o.AdminTokenFile, nil
+	case len(o.AdminTokens) > 0:
+		sc.Targets.AdminToken, sc.Targets.AdminTokenFile = "", ""
+		sc.Targets.AdminTokens, sc.Targets.AdminTokenFiles = o.AdminTokens, nil
+	case len(o.AdminTokenFiles) > 0:
+		sc.Targets.AdminToken, sc.Targets.AdminTokenFile = "", ""
+		sc.Targets.AdminTokens, sc.Targets.AdminTokenFiles = nil, o.AdminTokenFiles
 	}
 	if o.Users > 0 {
 		sc.Users = o.Users
@@ -369,35 +370,50 @@ func (sc *Scenario) Check() error {
 			return fmt.Errorf("%w: line %d: %s needs the servers' admin URLs (targets.admins or --admin)", ErrInvalid, st.Line, st)
 		}
 	}
+	for what, n := range map[string]int{"admin tokens": len(sc.Targets.AdminTokens), "admin token files": len(sc.Targets.AdminTokenFiles)} {
+		if n > 1 && n != len(sc.Targets.Admins) {
+			return fmt.Errorf("%w: %d %s for %d admins: give one for all or one per admin, in order", ErrInvalid, n, what, len(sc.Targets.Admins))
+		}
+	}
 	_, err := sc.AdminList()
 	return err
 }
 
 // AdminList is the admin APIs with their token resolved.
 func (sc *Scenario) AdminList() ([]api.Admin, error) {
-	tok := sc.Targets.AdminToken
-	if tok == "" && sc.Targets.AdminTokenFile != "" {
-		b, err := os.ReadFile(sc.Targets.AdminTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: admin token: %w", ErrInvalid, err)
+	t := sc.Targets
+	toks := t.AdminTokens
+	if len(toks) == 0 {
+		files := t.AdminTokenFiles
+		if len(files) == 0 && t.AdminToken == "" && t.AdminTokenFile != "" {
+			files = []string{t.AdminTokenFile}
 		}
-		tok = strings.TrimSpace(string(b))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("%w: admin token: %w", ErrInvalid, err)
+			}
+			toks = append(toks, strings.TrimSpace(string(b)))
+		}
 	}
-	if n := len(sc.Targets.Admins); n > 0 && n != len(sc.Targets.Servers) {
-		return nil, fmt.Errorf("%w: targets.admins: %d for %d servers: give one per server, in order (none for a server without admin API)", ErrInvalid, n, len(sc.Targets.Servers))
+	if len(toks) == 0 && t.AdminToken != "" {
+		toks = []string{t.AdminToken}
 	}
-	if n := len(sc.Targets.AdminTokens); n > 0 && n != len(sc.Targets.Admins) {
-		return nil, fmt.Errorf("%w: %d admin tokens for %d admins: give one token for all or one per admin, in order", ErrInvalid, n, len(sc.Targets.Admins))
+	if n := len(t.Admins); n > 0 && n != len(t.Servers) {
+		return nil, fmt.Errorf("%w: targets.admins: %d for %d servers: give one per server, in order (none for a server without admin API)", ErrInvalid, n, len(t.Servers))
+	}
+	if n := len(toks); n > 1 && n != len(t.Admins) {
+		return nil, fmt.Errorf("%w: %d admin tokens for %d admins: give one token for all or one per admin, in order", ErrInvalid, n, len(t.Admins))
 	}
 	var out []api.Admin
-	for i, u := range sc.Targets.Admins {
+	for i, u := range t.Admins {
 		if u == "none" {
 			out = append(out, api.Admin{}) // a server without admin API
 			continue
 		}
-		a := api.Admin{URL: u, Token: tok}
-		if len(sc.Targets.AdminTokens) > 0 {
-			a.Token = sc.Targets.AdminTokens[i]
+		a := api.Admin{URL: u}
+		if len(toks) > 0 {
+			a.Token = toks[min(i, len(toks)-1)]
 		}
 		out = append(out, a)
 	}

@@ -167,7 +167,7 @@ func TestApplyAndCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.Apply(Overrides{Servers: []string{"127.0.0.1:5"}, Admins: []string{"http://127.0.0.1:6"}, AdminTokenFile: tokFile, Users: 7, QPS: 500})
+	sc.Apply(Overrides{Servers: []string{"127.0.0.1:5"}, Admins: []string{"http://127.0.0.1:6"}, AdminTokenFiles: []string{tokFile}, Users: 7, QPS: 500})
 	if err := sc.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +177,30 @@ func TestApplyAndCheck(t *testing.T) {
 	admins, err := sc.AdminList()
 	if err != nil || len(admins) != 1 || admins[0].Token != "secret" || admins[0].URL != "http://127.0.0.1:6" {
 		t.Errorf("admins %+v %v", admins, err)
+	}
+
+	// Servers with their own tokens: one file per admin, in order.
+	tokFile2 := filepath.Join(dir, "admin-token-2")
+	if err := os.WriteFile(tokFile2, []byte("other\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc.Apply(Overrides{Servers: []string{"a:1", "b:1"}, Admins: []string{"http://a", "http://b"}, AdminTokenFiles: []string{tokFile, tokFile2}})
+	if err := sc.Check(); err != nil {
+		t.Fatal(err)
+	}
+	admins, err = sc.AdminList()
+	if err != nil || len(admins) != 2 || admins[0].Token != "secret" || admins[1].Token != "other" {
+		t.Errorf("per-admin token files: %+v %v", admins, err)
+	}
+	// One token on the command line for both, replacing the files.
+	sc.Apply(Overrides{AdminTokens: []string{"t"}})
+	if admins, err = sc.AdminList(); err != nil || admins[0].Token != "t" || admins[1].Token != "t" {
+		t.Errorf("one token for all: %+v %v", admins, err)
+	}
+	// Three files for two admins: refused, saying so.
+	sc.Apply(Overrides{AdminTokenFiles: []string{tokFile, tokFile2, tokFile}})
+	if err := sc.Check(); err == nil || !strings.Contains(err.Error(), "3 admin token files for 2 admins") {
+		t.Errorf("3 token files for 2 admins: %v", err)
 	}
 
 	// Servers replaced without admins: a shake step cannot run.

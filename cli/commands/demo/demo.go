@@ -145,7 +145,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (err error) {
 		return ucli.Exit(fmt.Sprintf("demo: %v", err), common.ExitUsage)
 	}
 	sc.Apply(scenario.Overrides{
-		Servers: []string{srv.wire}, Admins: []string{srv.admin}, AdminTokenFile: srv.tokenFile,
+		Servers: []string{srv.wire}, Admins: []string{srv.admin}, AdminTokenFiles: []string{srv.tokenFile},
 		Users: o.Users, QPS: o.QPS,
 	})
 	res, runErr := scenario.Run(ctx, sc, scenario.Config{

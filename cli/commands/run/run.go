@@ -46,9 +46,9 @@ func Command() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "admin", EnvVars: []string{"HBCTL_ADMIN"},
 				Usage: "admin API `URL` of a target server, in --server order, replacing the scenario's"},
 			&ucli.StringSliceFlag{Name: "admin-token", EnvVars: []string{"HBCTL_ADMIN_TOKEN"},
-				Usage: "admin `TOKEN` (one for all --admin, or one per --admin), replacing the scenario's"},
-			&ucli.StringFlag{Name: "admin-token-file", EnvVars: []string{"HBCTL_ADMIN_TOKEN_FILE"},
-				Usage: "read the admin token from `FILE` (a local server's DATA-DIR/admin-token)"},
+				Usage: "admin `TOKEN` (one for all --admin, or one per --admin in order)"},
+			&ucli.StringSliceFlag{Name: "admin-token-file", EnvVars: []string{"HBCTL_ADMIN_TOKEN_FILE"},
+				Usage: "read the admin token from `FILE`, a local server's DATA-DIR/admin-token (one for all --admin, or one per --admin in order)"},
 			&ucli.IntFlag{Name: "users", EnvVars: []string{"HBCTL_USERS"}, Usage: "`N` users instead of the scenario's"},
 			&ucli.Int64Flag{Name: "qps", EnvVars: []string{"HBCTL_QPS"},
 				Usage: "scale the qps steps so the first non-zero one is `Q` (the others keep their ratio)"},
@@ -67,7 +67,7 @@ func Command() *ucli.Command {
 			}
 			sc.Apply(scenario.Overrides{
 				Servers: c.StringSlice("server"), Admins: c.StringSlice("admin"),
-				AdminTokens: c.StringSlice("admin-token"), AdminTokenFile: c.String("admin-token-file"),
+				AdminTokens: c.StringSlice("admin-token"), AdminTokenFiles: c.StringSlice("admin-token-file"),
 				Users: c.Int("users"), QPS: c.Int64("qps"),
 			})
 			if err := sc.Check(); err != nil {
