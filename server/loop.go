@@ -289,11 +289,7 @@ func (l *loop) setSockWake(on bool) error {
 	if on == l.sockWake {
 		return nil
 	}
-	ev := unix.EpollEvent{Fd: tagSockets}
-	if on {
-		ev.Events = unix.EPOLLIN
-	}
-	if err := unix.EpollCtl(l.poll.FD(), unix.EPOLL_CTL_MOD, l.ep, &ev); err != nil {
+	if err := l.poll.SetMember(l.ep, tagSockets, on); err != nil {
 		return err
 	}
 	l.sockWake = on

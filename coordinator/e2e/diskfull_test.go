@@ -99,17 +99,7 @@ func TestDiskFull(t *testing.T) {
 
 	sp := start(t, "server", nil, "server", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data-dir", srvDir, "--log-level", "info")
 	s := serverOf(t, sp, srvDir)
-	coordDir := filepath.Join(tmp, "coord")
-	co := start(t, "coordinator", nil, "coordinator", "--listen", "127.0.0.1:0", "--time-udp", "127.0.0.1:0", "--data-dir", coordDir)
-	m := co.match(t, coordLine, 15*time.Second)
-	r := &runEnv{t: t, coordURL: "http://" + m[1], coordDir: coordDir}
-	r.env = []string{"HBCTL_COORDINATOR=" + r.coordURL, "HBCTL_COORDINATOR_DATA_DIR=" + coordDir}
-	start(t, "agent", r.env, "agent", "--name", "h02", "--bind", "127.0.0.2", "--capacity", "200",
-		"--data-dir", filepath.Join(tmp, "h02"), "--timeout", "2s")
-	waitFor(t, 15*time.Second, "a live agent", func() bool {
-		st := r.status()
-		return len(st.Agents) == 1 && st.Agents[0].Alive
-	})
+	r := startCoordinatorAndAgent(t, tmp)
 	if res := r.hb("connect", "--server", s.wire, "--admin", s.admin, "--server-data-dir", s.dir, "--users", "100", "--wait", "--timeout", "30s"); res.code != 0 {
 		t.Fatalf("connect: exit %d\n%s", res.code, res.err)
 	}

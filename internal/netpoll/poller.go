@@ -58,3 +58,15 @@ func (p *Poller) Run(step func() (stop bool)) error {
 
 // Close releases the descriptor; Run must have returned.
 func (p *Poller) Close() { p.f.Close() }
+
+// SetMember makes the epoll set member, registered in p under tag, report
+// its readiness to p or not. It is modified, never removed and added again:
+// adding an epoll set to another walks every descriptor in it. Switched
+// back on, readiness already there is reported at once.
+func (p *Poller) SetMember(member int, tag int32, on bool) error {
+	ev := unix.EpollEvent{Fd: tag}
+	if on {
+		ev.Events = unix.EPOLLIN
+	}
+	return unix.EpollCtl(p.fd, unix.EPOLL_CTL_MOD, member, &ev)
+}
