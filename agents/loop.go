@@ -452,7 +452,8 @@ func (l *loop) expect(i int, gen uint32, at int64) {
 
 func (l *loop) write(c *conn, f *wire.Frame) error {
 	l.wbuf = wire.Append(l.wbuf[:0], f)
-	n, err := netpoll.Write(int(c.fd), l.wbuf)
+	// send(2), not write(2): on a socket it skips the file layer.
+	n, err := netpoll.Send(int(c.fd), l.wbuf)
 	switch {
 	case err == unix.EAGAIN:
 		return errBlocked
