@@ -90,6 +90,10 @@ func (l *loop) setUsers(owned []schedule.Range, now int64) {
 		l.drop(j, now)
 	}
 	l.conns = conns
+	l.uids = make([]uint32, len(conns))
+	for i := range conns {
+		l.uids[i] = conns[i].uid
+	}
 	l.owned = owned
 	l.requeueExpiries()
 	l.dials.Clear()
@@ -144,6 +148,7 @@ func (l *loop) disconnect(now int64) {
 		l.drop(i, now)
 	}
 	l.conns = nil
+	l.uids = nil
 	l.owned = nil
 	l.expiries.clear()
 	l.lastAt = 0
