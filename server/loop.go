@@ -105,7 +105,12 @@ func newLoop(s *Server, id int) (*loop, error) {
 	if l.poll, err = netpoll.New(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+	if s.cfg.WakeGrid == 0 {
+		// Without a grid the sockets are never muted, so they go in the
+		// set the loop parks on: a wake-up then costs one epoll_wait, not
+		// two, and an arrival one epoll callback, not two.
+		l.ep = l.poll.FD()
+	} else if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		l.closeFds()
 		return nil, fmt.Errorf("server: epoll: %w", err)
 	}
@@ -124,6 +129,9 @@ func newLoop(s *Server, id int) (*loop, error) {
 		events uint32
 		tag    int32
 	}{{l.efd, unix.EPOLLIN, tagWake}, {l.tfd, unix.EPOLLIN | unix.EPOLLET, tagTimer}, {l.ep, unix.EPOLLIN, tagSockets}} {
+		if m.fd == l.poll.FD() {
+			continue // one set: the sockets join it as they come
+		}
 		ev := unix.EpollEvent{Events: m.events, Fd: m.tag}
 		if err := unix.EpollCtl(l.poll.FD(), unix.EPOLL_CTL_ADD, m.fd, &ev); err != nil {
 			l.closeFds()
@@ -138,6 +146,9 @@ func newLoop(s *Server, id int) (*loop, error) {
 func (l *loop) closeFds() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.poll != nil && l.ep == l.poll.FD() {
+		l.ep = -1 // the Poller's, closed with it
+	}
 	for _, fd := range []*int{&l.ep, &l.efd, &l.tfd} {
 		if *fd >= 0 {
 			unix.Close(*fd)
@@ -203,24 +214,18 @@ func (l *loop) run() {
 // P idle, where one blocked in epoll_wait has sysmon hand its P to another
 // thread at every wake-up (netpoll's doc).
 func (l *loop) step() (stop bool) {
+	single := l.ep == l.poll.FD()
 	for {
-		m, err := netpoll.Poll(l.poll.FD(), l.pevents)
-		if err != nil && err != unix.EINTR {
-			l.srv.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
-			return true
-		}
-		for _, ev := range l.pevents[:m] {
-			switch ev.Fd {
-			case tagWake:
-				var b [8]byte
-				netpoll.Read(l.efd, b[:])
-				l.woken.Store(false)
-				if l.srv.closing.Load() {
+		if !single {
+			m, err := netpoll.Poll(l.poll.FD(), l.pevents)
+			if err != nil && err != unix.EINTR {
+				l.srv.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
+				return true
+			}
+			for _, ev := range l.pevents[:m] {
+				if l.onTag(ev.Fd) {
 					return true
 				}
-				l.runCommands()
-			case tagTimer:
-				l.armed = 0 // expired; re-armed below when needed
 			}
 		}
 		// The connections are read whatever woke the loop: being awake is
@@ -235,6 +240,12 @@ func (l *loop) step() (stop bool) {
 			l.readAgain()
 		}
 		for _, ev := range l.events[:n] {
+			if ev.Fd < 0 {
+				if l.onTag(ev.Fd) {
+					return true
+				}
+				continue
+			}
 			l.onEvent(ev)
 		}
 		l.endIteration()
@@ -274,6 +285,24 @@ func (l *loop) step() (stop bool) {
 		}
 		return false
 	}
+}
+
+// onTag handles the event of the loop's eventfd or timerfd and reports
+// whether the loop must stop.
+func (l *loop) onTag(tag int32) (stop bool) {
+	switch tag {
+	case tagWake:
+		var b [8]byte
+		netpoll.Read(l.efd, b[:])
+		l.woken.Store(false)
+		if l.srv.closing.Load() {
+			return true
+		}
+		l.runCommands()
+	case tagTimer:
+		l.armed = 0 // expired; re-armed when needed
+	}
+	return false
 }
 
 // nextStep is the loop's next grid step after now; the loops' grids are
