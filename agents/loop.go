@@ -105,13 +105,17 @@ type loop struct {
 	// be out of order (a plan switch) or incomplete (users re-indexed).
 	scanAll    int64
 	connecting int // conns dialing or logging in
-	wins       windows
-	tot        Counts
-	recs       []ledger.Record
-	batch      []ack
-	rbuf       []byte
-	wbuf       []byte
-	events     []unix.EpollEvent
+	// cgen is bumped wherever a held user's counters (or its Pending)
+	// change, and when the users held change: a checkpoint that finds
+	// every generation as it wrote them rewrites only its time.
+	cgen   uint64
+	wins   windows
+	tot    Counts
+	recs   []ledger.Record
+	batch  []ack
+	rbuf   []byte
+	wbuf   []byte
+	events []unix.EpollEvent
 }
 
 func newLoop(e *Engine, id int, base int64) (*loop, error) {
@@ -337,6 +341,9 @@ func (l *loop) runCommands() {
 
 // applyAcks counts what the journal has made durable.
 func (l *loop) applyAcks(acks []ack) {
+	if len(acks) > 0 {
+		l.cgen++
+	}
 	for _, a := range acks {
 		i, ok := l.find(a.uid)
 		if !ok {
@@ -414,6 +421,7 @@ func (l *loop) fire(f schedule.Fire, now int64) {
 	case c.skipLeft > 0:
 		c.skipLeft--
 		c.u.Skipped++
+		l.cgen++
 		w.Skipped++
 		return
 	}
@@ -433,6 +441,7 @@ func (l *loop) fire(f schedule.Fire, now int64) {
 	}
 	c.u.Shake++
 	c.pushPending(f.At)
+	l.cgen++
 	l.expect(i, c.gen, f.At)
 	w.Sent++
 	recordMicros(wa.late, now-f.At)
@@ -510,6 +519,7 @@ func (l *loop) openDue(now int64) {
 			continue
 		}
 		c.u.OpenSent++
+		l.cgen++
 		w.OpenSent++
 		l.opens[openKey(t)] = at
 	}
@@ -559,6 +569,7 @@ func (l *loop) expire(c *conn, now, to int64) {
 	for c.pexp < c.plen && c.pending[(int(c.phead)+int(c.pexp))%maxPendingCap]+to <= now {
 		c.pexp++
 		c.u.Unanswered++
+		l.cgen++
 		l.wins.at(now).c.Unanswered++
 	}
 }

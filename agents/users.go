@@ -91,6 +91,7 @@ func (l *loop) setUsers(owned []schedule.Range, now int64) {
 	}
 	l.conns = conns
 	l.owned = owned
+	l.cgen++
 	l.requeueExpiries()
 	l.dials.Clear()
 	l.dialWake = 0
@@ -145,6 +146,7 @@ func (l *loop) disconnect(now int64) {
 	}
 	l.conns = nil
 	l.owned = nil
+	l.cgen++
 	l.expiries.clear()
 	l.lastAt = 0
 	l.dials.Clear()
