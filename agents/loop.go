@@ -376,7 +376,11 @@ func (l *loop) tick(now int64) {
 
 // deadline is the next time tick has work.
 func (l *loop) deadline(now int64) int64 {
-	d := min((l.wins.base+1)*int64(time.Second), l.nextSweep)
+	d := (l.wins.base + 1) * int64(time.Second)
+	if l.sweeping(now) {
+		// Only then: an idle loop wakes once a second, not ten times.
+		d = min(d, l.nextSweep)
+	}
 	if f, ok := l.pc.peek(l.owned, now); ok {
 		d = min(d, f.At)
 	}
@@ -562,6 +566,12 @@ func (l *loop) sweep(now int64) {
 			}
 		}
 	}
+}
+
+// sweeping says whether sweep has anything to look at: SHAKEs awaiting an
+// answer, dials or logins in progress, or connections to walk.
+func (l *loop) sweeping(now int64) bool {
+	return l.expiries.len() > 0 || l.connecting > 0 || now < l.scanAll
 }
 
 // expire counts c's pending SHAKEs that are past the timeout.
