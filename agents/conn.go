@@ -205,6 +205,7 @@ func (l *loop) shakeResp(c *conn, f *wire.Frame, now int64, w *winAcc) {
 		return
 	}
 	at, _ := c.popPending()
+	l.cgen++ // Pending, and below a result or awaiting
 	recordMicros(w.shakeLat, now-at)
 	r := f.Result()
 	switch r {

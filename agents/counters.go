@@ -10,11 +10,17 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
 // checkpointEvery is how often the counters are checkpointed.
 const checkpointEvery = time.Second
+
+// sectorLen is the unit a disk writes whole: a T rewritten in place within
+// one is never torn.
+const sectorLen = 512
 
 // Checkpoint is the content of counters.json: every user's counters as of
 // T. After a crash the counters resume from it, the journal adds what was
@@ -117,13 +123,99 @@ func (e *Engine) checkpointLoop() {
 	}
 }
 
-// checkpoint writes counters.json atomically: a temp file, fsynced, then
-// renamed over the old one and the directory fsynced. opMu must be held.
-// Its T is read before the counters, so they hold at least what was
-// counted by T.
+// checkpoint makes counters.json hold every user's counters as of now.
+// opMu must be held. Its T is read before the counters, so they hold at
+// least what was counted by T.
+//
+// When no counter changed since the last write (the generations say so),
+// only T is rewritten, in place: an idle agent does not encode and write
+// every user's counters each second. That file is still exact: the
+// generations are read after T, between loop iterations, so the counters
+// it holds are the counters at a moment after T, as a full write's are.
+//
+// T is kept fresh rather than left as it was at the last change, though
+// the counters would be as right with a stale T: after a crash T opens
+// the span verification reads as "uncounted" (agents/remote records it;
+// the coordinator bounds the requests the plans fired in it and excuses a
+// recipient of a send in it that no ENVELOPE reached). A T left hours
+// behind by an idle stretch would make that span hours long, and so
+// excuse a notification missing on a healthy connection in it: a
+// discrepancy hidden. A fresh T keeps the span what it was: from the
+// last second before the crash.
 func (e *Engine) checkpoint() error {
 	t := e.cfg.Now() / int64(time.Millisecond)
+	if gen, ok := e.countersGen(); ok && e.cp.f != nil && gen == e.cp.gen {
+		if done, err := e.cp.refresh(t); done {
+			return err
+		}
+	}
+	return e.writeCheckpoint(t)
+}
+
+// cpFile is counters.json as last written, kept open so that a second in
+// which no counter changed rewrites only its T.
+type cpFile struct {
+	f    *os.File // nil before the first write, and after a failed refresh
+	gen  uint64   // the counters generation it holds
+	tOff int64    // where T's digits are
+	tLen int      // how many there are
+	buf  []byte
+}
+
+// refresh writes t over the file's T, in place, and makes it durable. It
+// reports false when it could not (t has another number of digits, or
+// the write failed): the caller then writes the whole file.
+//
+// T lies within the file's first sector, so a crash at any moment leaves
+// the old T or the new one, never a mix; both hold for the counters that
+// follow, which did not change between them.
+func (c *cpFile) refresh(t int64) (bool, error) {
+	c.buf = strconv.AppendInt(c.buf[:0], t, 10)
+	if len(c.buf) != c.tLen || c.tOff/sectorLen != (c.tOff+int64(c.tLen)-1)/sectorLen {
+		return false, nil
+	}
+	_, err := c.f.WriteAt(c.buf, c.tOff)
+	if err == nil {
+		// fdatasync: the size does not change, so only the page is
+		// written, not the inode.
+		err = unix.Fdatasync(int(c.f.Fd()))
+	}
+	if err != nil {
+		c.close()
+		return false, nil
+	}
+	return true, nil
+}
+
+func (c *cpFile) close() {
+	if c.f != nil {
+		c.f.Close()
+		c.f = nil
+	}
+}
+
+// countersGen is the sum of every loop's counters generation and the
+// retired users': each only grows, so an equal sum means no counter
+// changed. ok is false once a loop has stopped.
+func (e *Engine) countersGen() (gen uint64, ok bool) {
+	for _, l := range e.loops {
+		if !l.call(func() { gen += l.cgen }) {
+			return 0, false
+		}
+	}
+	e.mu.Lock()
+	gen += e.retiredGen
+	e.mu.Unlock()
+	return gen, true
+}
+
+// writeCheckpoint writes counters.json atomically: a temp file, fsynced,
+// then renamed over the old one and the directory fsynced. opMu must be
+// held.
+func (e *Engine) writeCheckpoint(t int64) error {
 	b := appendCheckpointHead(e.cpBuf[:0], e.cfg.Name, t)
+	tEnd := len(b) - len(`,"users":[`)
+	tLen := len(strconv.AppendInt(nil, t, 10))
 	n := 0
 	e.eachUser(&e.cpScratch, func(u *ledger.ClientUser) {
 		if n > 0 {
@@ -149,19 +241,21 @@ func (e *Engine) checkpoint() error {
 	if err == nil {
 		err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
+		f.Close()
 		return fmt.Errorf("write counters: %w", err)
 	}
 	if d, err := os.Open(e.cfg.DataDir); err == nil {
 		d.Sync()
 		d.Close()
 	}
+	// The file stays open: it is counters.json now, and the next seconds
+	// without a change refresh its T through it.
+	e.cp.close()
+	e.cp.f, e.cp.gen, e.cp.tOff, e.cp.tLen = f, e.cpScratch.gen, int64(tEnd-tLen), tLen
 	return nil
 }
 

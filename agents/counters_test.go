@@ -3,8 +3,15 @@ package agents
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/hbctl/hbctl/coordinator/schedule"
+	"github.com/hbctl/hbctl/server"
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
@@ -86,5 +93,169 @@ func BenchmarkCheckpointEncode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// checkpointNow runs one checkpoint as the checkpoint loop does.
+func checkpointNow(t *testing.T, e *Engine) {
+	t.Helper()
+	e.opMu.Lock()
+	err := e.checkpoint()
+	e.opMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readCheckpoint is counters.json.
+func readCheckpoint(t *testing.T, dir string) Checkpoint {
+	t.Helper()
+	cp, err := readCounters(filepath.Join(dir, CountersFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+// openCheckpoint opens counters.json as it is now; replaced says later
+// whether a whole write has renamed another file over it since (a refresh
+// of T writes into it).
+func openCheckpoint(t *testing.T, dir string) (replaced func() bool) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, CountersFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return func() bool {
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Nlink == 0
+	}
+}
+
+// An idle agent rewrites only the time of its checkpoint, in place; any
+// change of a counter (a SHAKE, its answer) or of the users held brings
+// back a whole write, and every checkpoint holds what Users says.
+func TestCheckpointIdle(t *testing.T) {
+	srv, addr := startServer(t, t.TempDir(), "127.0.0.1:0", server.Config{})
+	defer srv.Close()
+	dir := t.TempDir()
+	const users = 200
+	e := newEngine(t, Config{Name: "idle", Servers: []string{addr}, DataDir: dir})
+	if err := e.Connect([]schedule.Range{{Lo: 0, Hi: users}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "every user logged in", func() bool { return e.Status().Established == users })
+	checkpointNow(t, e)
+	first := readCheckpoint(t, dir)
+	if !slices.Equal(first.Users, e.Users()) {
+		t.Fatalf("checkpoint of %d users differs from Users", len(first.Users))
+	}
+
+	// Idle: T moves on, nothing else does, and the file is the same one.
+	replaced := openCheckpoint(t, dir)
+	var idle Checkpoint
+	waitFor(t, 5*time.Second, "a later T", func() bool {
+		checkpointNow(t, e)
+		idle = readCheckpoint(t, dir)
+		return idle.T > first.T
+	})
+	if replaced() {
+		t.Errorf("an idle checkpoint wrote the whole file again")
+	}
+	if !slices.Equal(idle.Users, first.Users) || idle.Agent != first.Agent {
+		t.Errorf("an idle checkpoint changed more than T")
+	}
+
+	// A few SHAKEs: the counters change, the file is written again.
+	plan, err := schedule.NewPlan(1, []schedule.Range{{Lo: 0, Hi: users}}, time.Now(), 400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetPlan(plan)
+	waitFor(t, 10*time.Second, "SHAKEs sent", func() bool { return e.Status().Totals.Sent >= users })
+	e.SetPlan(schedule.Plan{ID: 2, Users: plan.Users, Stride: plan.Stride, Segments: []schedule.Segment{{T: time.Now().UnixNano(), Q: 0}}})
+	waitFor(t, 10*time.Second, "every SHAKE answered", func() bool {
+		for _, u := range e.Users() {
+			if u.Pending != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	checkpointNow(t, e)
+	if !replaced() {
+		t.Errorf("counters changed, the checkpoint was not written again")
+	}
+	busy := readCheckpoint(t, dir)
+	if !slices.Equal(busy.Users, e.Users()) {
+		t.Errorf("checkpoint after SHAKEs differs from Users")
+	}
+	var shakes uint64
+	for _, u := range busy.Users {
+		shakes += u.Shake
+	}
+	if shakes < users {
+		t.Errorf("checkpoint counts %d SHAKEs, want at least %d", shakes, users)
+	}
+
+	// Idle again, then the users held change (their counters move to the
+	// retired ones): written again, and still what Users says.
+	checkpointNow(t, e)
+	replaced = openCheckpoint(t, dir)
+	checkpointNow(t, e)
+	if replaced() {
+		t.Errorf("an idle checkpoint after SHAKEs wrote the whole file again")
+	}
+	e.Disconnect()
+	checkpointNow(t, e)
+	if !replaced() {
+		t.Errorf("users dropped, the checkpoint was not written again")
+	}
+	if !slices.Equal(readCheckpoint(t, dir).Users, e.Users()) {
+		t.Errorf("checkpoint after Disconnect differs from Users")
+	}
+}
+
+// A refresh writes T's digits in place, and declines (so that the whole
+// file is written) when T has another number of digits or would straddle
+// a sector.
+func TestCheckpointRefresh(t *testing.T) {
+	path := filepath.Join(t.TempDir(), CountersFile)
+	head := `{"agent":"a","t":`
+	if err := os.WriteFile(path, []byte(head+`999,"users":null}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cpFile{f: f, tOff: int64(len(head)), tLen: 3}
+	defer c.close()
+	for _, tc := range []struct {
+		t    int64
+		done bool
+		want string
+	}{
+		{998, true, `998`},   // same width: in place
+		{1000, false, `998`}, // one digit more: left to a whole write
+		{5, false, `998`},    // one digit fewer
+		{123, true, `123`},   // in place again
+	} {
+		done, err := c.refresh(tc.t)
+		if err != nil || done != tc.done {
+			t.Errorf("refresh(%d) = %v, %v; want %v", tc.t, done, err, tc.done)
+		}
+		b, _ := os.ReadFile(path)
+		if want := head + tc.want + `,"users":null}`; string(b) != want {
+			t.Errorf("after refresh(%d): %s, want %s", tc.t, b, want)
+		}
+	}
+	c.tOff = sectorLen - 2 // digits 510..512: across a sector boundary
+	if done, _ := c.refresh(123); done {
+		t.Errorf("refresh across a sector boundary")
 	}
 }

@@ -221,6 +221,7 @@ func (l *loop) closeConn(i int, now int64, why int) {
 	if c.plen > 0 {
 		c.u.Lost += uint64(c.plen)
 		w.Lost += uint64(c.plen)
+		l.cgen++
 	}
 	wasUp := c.state == stUp
 	if wasUp {

@@ -48,15 +48,18 @@ type Engine struct {
 
 	mu         sync.Mutex // guards the fields below
 	retired    map[uint32]ledger.ClientUser
+	retiredGen uint64 // bumped whenever retired changes
 	journalErr error
 	closed     bool
 
 	stopCP chan struct{}
 	cpDone chan struct{}
 
-	// The checkpoint's buffers, reused every second; opMu guards them.
+	// The checkpoint's buffers, reused every second, and the file it last
+	// wrote; opMu guards them.
 	cpScratch usersScratch
 	cpBuf     []byte
+	cp        cpFile
 }
 
 // Status is a snapshot of an engine.
@@ -244,21 +247,25 @@ type usersScratch struct {
 	all    []ledger.ClientUser
 	bounds []int // run i is all[bounds[i]:bounds[i+1]]
 	pos    []int
+	gen    uint64 // the counters generation (countersGen) of what all holds
 }
 
 // eachUser calls f with every user's counters in uid order. Each loop's
 // users are already sorted, so they are merged, not sorted. opMu must be
 // held.
 func (e *Engine) eachUser(s *usersScratch, f func(*ledger.ClientUser)) {
-	s.all, s.bounds = s.all[:0], append(s.bounds[:0], 0)
+	s.all, s.bounds, s.gen = s.all[:0], append(s.bounds[:0], 0), 0
 	for _, l := range e.loops {
-		l.call(func() { s.all = l.users(s.all) })
+		// The generation is read with the users, in one call: it is the
+		// generation of exactly these counters.
+		l.call(func() { s.all, s.gen = l.users(s.all), s.gen+l.cgen })
 		s.bounds = append(s.bounds, len(s.all))
 	}
 	e.mu.Lock()
 	for _, u := range e.retired {
 		s.all = append(s.all, u)
 	}
+	s.gen += e.retiredGen
 	e.mu.Unlock()
 	n := s.bounds[len(s.bounds)-1]
 	slices.SortFunc(s.all[n:], func(a, b ledger.ClientUser) int { return cmp.Compare(a.UID, b.UID) })
@@ -318,6 +325,7 @@ func (e *Engine) Close() error {
 	if cerr := e.checkpoint(); err == nil {
 		err = cerr
 	}
+	e.cp.close()
 	return err
 }
 
@@ -339,6 +347,7 @@ func (e *Engine) isClosed() bool {
 func (e *Engine) retire(u ledger.ClientUser) {
 	e.mu.Lock()
 	e.retired[u.UID] = u
+	e.retiredGen++
 	e.mu.Unlock()
 }
 
@@ -348,6 +357,7 @@ func (e *Engine) takeCounters(uid uint32, srv string) ledger.ClientUser {
 	e.mu.Lock()
 	u, ok := e.retired[uid]
 	delete(e.retired, uid)
+	e.retiredGen++
 	e.mu.Unlock()
 	if !ok {
 		u.UID = uid
@@ -371,6 +381,7 @@ func (e *Engine) ackRetired(a ack) {
 		}
 	}
 	e.retired[a.uid] = u
+	e.retiredGen++
 }
 
 // journalDone is the durability callback of records no counter waits for.

@@ -210,3 +210,37 @@ func TestEnginesFollowPlan(t *testing.T) {
 	}
 	t.Logf("totals: %+v", tot)
 }
+
+// An idle engine holding users sleeps until the next second (nothing to
+// sweep), and its windows carry empty histograms that import as such.
+func TestIdleEngine(t *testing.T) {
+	srv, addr := startServer(t, t.TempDir(), "127.0.0.1:0", server.Config{})
+	defer srv.Close()
+	const users = 300
+	e := newEngine(t, Config{Name: "idle", Servers: []string{addr}, Loops: 2})
+	if err := e.Connect([]schedule.Range{{Lo: 0, Hi: users}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "every user logged in", func() bool { return e.Status().Established == users })
+	for _, l := range e.loops {
+		var now, d, next int64
+		l.call(func() { now = l.now(); d, next = l.deadline(now), (l.wins.base+1)*int64(time.Second) })
+		if d != next {
+			t.Errorf("loop %d: idle, next wake-up in %v; want the next second's, in %v", l.id, time.Duration(d-now), time.Duration(next-now))
+		}
+	}
+	var ws []Window
+	waitFor(t, 5*time.Second, "idle windows", func() bool {
+		ws = append(ws, e.TakeWindows()...)
+		return len(ws) > 0 && ws[len(ws)-1].Established == users
+	})
+	w := ws[len(ws)-1]
+	for name, s := range map[string]*hdrhistogram.Snapshot{"shake": w.ShakeLatency, "open": w.OpenLatency, "late": w.Lateness} {
+		if s == nil {
+			t.Fatalf("%s: no snapshot", name)
+		}
+		if h := hdrhistogram.Import(s); h.TotalCount() != 0 || h.HighestTrackableValue() != histHighest {
+			t.Errorf("%s: imported %d values, highest trackable %d", name, h.TotalCount(), h.HighestTrackableValue())
+		}
+	}
+}

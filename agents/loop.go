@@ -106,13 +106,17 @@ type loop struct {
 	// be out of order (a plan switch) or incomplete (users re-indexed).
 	scanAll    int64
 	connecting int // conns dialing or logging in
-	wins       windows
-	tot        Counts
-	recs       []ledger.Record
-	batch      []ack
-	rbuf       []byte
-	wbuf       []byte
-	events     []unix.EpollEvent
+	// cgen is bumped wherever a held user's counters (or its Pending)
+	// change, and when the users held change: a checkpoint that finds
+	// every generation as it wrote them rewrites only its time.
+	cgen   uint64
+	wins   windows
+	tot    Counts
+	recs   []ledger.Record
+	batch  []ack
+	rbuf   []byte
+	wbuf   []byte
+	events []unix.EpollEvent
 }
 
 func newLoop(e *Engine, id int, base int64) (*loop, error) {
@@ -338,6 +342,9 @@ func (l *loop) runCommands() {
 
 // applyAcks counts what the journal has made durable.
 func (l *loop) applyAcks(acks []ack) {
+	if len(acks) > 0 {
+		l.cgen++
+	}
 	for _, a := range acks {
 		i, ok := l.find(a.uid)
 		if !ok {
@@ -370,7 +377,11 @@ func (l *loop) tick(now int64) {
 
 // deadline is the next time tick has work.
 func (l *loop) deadline(now int64) int64 {
-	d := min((l.wins.base+1)*int64(time.Second), l.nextSweep)
+	d := (l.wins.base + 1) * int64(time.Second)
+	if l.sweeping(now) {
+		// Only then: an idle loop wakes once a second, not ten times.
+		d = min(d, l.nextSweep)
+	}
 	if f, ok := l.pc.peek(l.owned, now); ok {
 		d = min(d, f.At)
 	}
@@ -415,6 +426,7 @@ func (l *loop) fire(f schedule.Fire, now int64) {
 	case c.skipLeft > 0:
 		c.skipLeft--
 		c.u.Skipped++
+		l.cgen++
 		w.Skipped++
 		return
 	}
@@ -434,6 +446,7 @@ func (l *loop) fire(f schedule.Fire, now int64) {
 	}
 	c.u.Shake++
 	c.pushPending(f.At)
+	l.cgen++
 	l.expect(i, c.gen, f.At)
 	w.Sent++
 	recordMicros(wa.late, now-f.At)
@@ -515,6 +528,7 @@ func (l *loop) openDue(now int64) {
 			continue
 		}
 		c.u.OpenSent++
+		l.cgen++
 		w.OpenSent++
 		l.opens[openKey(t)] = at
 	}
@@ -559,11 +573,18 @@ func (l *loop) sweep(now int64) {
 	}
 }
 
+// sweeping says whether sweep has anything to look at: SHAKEs awaiting an
+// answer, dials or logins in progress, or connections to walk.
+func (l *loop) sweeping(now int64) bool {
+	return l.expiries.len() > 0 || l.connecting > 0 || now < l.scanAll
+}
+
 // expire counts c's pending SHAKEs that are past the timeout.
 func (l *loop) expire(c *conn, now, to int64) {
 	for c.pexp < c.plen && c.pending[(int(c.phead)+int(c.pexp))%maxPendingCap]+to <= now {
 		c.pexp++
 		c.u.Unanswered++
+		l.cgen++
 		l.wins.at(now).c.Unanswered++
 	}
 }

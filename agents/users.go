@@ -95,6 +95,7 @@ func (l *loop) setUsers(owned []schedule.Range, now int64) {
 		l.uids[i] = conns[i].uid
 	}
 	l.owned = owned
+	l.cgen++
 	l.requeueExpiries()
 	l.dials.Clear()
 	l.dialWake = 0
@@ -150,6 +151,7 @@ func (l *loop) disconnect(now int64) {
 	l.conns = nil
 	l.uids = nil
 	l.owned = nil
+	l.cgen++
 	l.expiries.clear()
 	l.lastAt = 0
 	l.dials.Clear()

@@ -115,9 +115,34 @@ func newWinAcc() *winAcc {
 
 func (w *winAcc) reset() {
 	w.c = Counts{}
-	w.shakeLat.Reset()
-	w.openLat.Reset()
-	w.late.Reset()
+	resetHist(w.shakeLat)
+	resetHist(w.openLat)
+	resetHist(w.late)
+}
+
+// resetHist resets h unless it is empty already: a reset clears every
+// count (17,000 of them), every second, in every window of an idle agent.
+func resetHist(h *hdrhistogram.Histogram) {
+	if h.TotalCount() != 0 {
+		h.Reset()
+	}
+}
+
+// mergeHist merges from into h unless from is empty.
+func mergeHist(h, from *hdrhistogram.Histogram) {
+	if from.TotalCount() != 0 {
+		h.Merge(from)
+	}
+}
+
+// exportHist is h's snapshot. An empty one carries no counts (Import
+// zero-fills them) instead of a copy of every zero.
+func exportHist(h *hdrhistogram.Histogram) *hdrhistogram.Snapshot {
+	if h.TotalCount() != 0 {
+		return h.Export()
+	}
+	return &hdrhistogram.Snapshot{LowestTrackableValue: h.LowestTrackableValue(),
+		HighestTrackableValue: h.HighestTrackableValue(), SignificantFigures: h.SignificantFigures(), Counts: []int64{}}
 }
 
 // windows is a loop's open seconds: base and the few after it.
@@ -189,9 +214,9 @@ func (a *assembler) add(sec int64, acc *winAcc, established int) {
 	}
 	p.w.Counts.Add(&acc.c)
 	p.w.Established += established
-	p.shakeLat.Merge(acc.shakeLat)
-	p.openLat.Merge(acc.openLat)
-	p.late.Merge(acc.late)
+	mergeHist(p.shakeLat, acc.shakeLat)
+	mergeHist(p.openLat, acc.openLat)
+	mergeHist(p.late, acc.late)
 	p.n++
 	if p.n < a.loops {
 		return
@@ -215,17 +240,17 @@ func (a *assembler) add(sec int64, acc *winAcc, established int) {
 func (a *assembler) complete(sec int64) {
 	p := a.parts[sec]
 	delete(a.parts, sec)
-	p.w.ShakeLatency = p.shakeLat.Export()
-	p.w.OpenLatency = p.openLat.Export()
-	p.w.Lateness = p.late.Export()
+	p.w.ShakeLatency = exportHist(p.shakeLat)
+	p.w.OpenLatency = exportHist(p.openLat)
+	p.w.Lateness = exportHist(p.late)
 	if len(a.ready) >= a.limit {
 		a.ready = a.ready[1:]
 		a.dropped++
 	}
 	a.ready = append(a.ready, p.w)
-	p.shakeLat.Reset()
-	p.openLat.Reset()
-	p.late.Reset()
+	resetHist(p.shakeLat)
+	resetHist(p.openLat)
+	resetHist(p.late)
 	a.spare = append(a.spare, p)
 }
 

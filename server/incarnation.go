@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -13,13 +14,16 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
 // Files of the data dir that let the per-user counters survive a crash.
 const (
-	// CountersName is the per-user counters checkpoint, rewritten every
-	// CheckpointEvery (temp file, fsync, rename) and on a clean stop.
+	// CountersName is the per-user counters checkpoint, written every
+	// CheckpointEvery (temp file, fsync, rename; only its time, in place,
+	// when no counter changed) and on a clean stop.
 	CountersName = "users.ckpt"
 	// RestartsName lists, one JSON line each, the starts on this data dir
 	// that followed a crash: the requests received between the last
@@ -161,7 +165,16 @@ func (s *Server) checkpointLoop() {
 // checkpoint writes every active user's counters. Its time is read
 // before the counters, so they hold at least what was counted by then.
 // The checkpoint loop and Close (after the loop has stopped) call it, one
-// at a time: they share cpBuf.
+// at a time: they share cpBuf, cpPrev and cpFile.
+//
+// When the rows are those the file holds already (no counter moved: an
+// idle server), only the time is written, in place, over the file's: no
+// temp file, rename and directory fsync every second. The file is as
+// exact as a whole write: its rows are the counters read after the new
+// time. The time is kept fresh rather than left at the last change: after
+// a crash it opens the window whose requests verification bounds by the
+// plans (and whose notifications it excuses), and an idle stretch must
+// not widen that window.
 func (s *Server) checkpoint() error {
 	t := time.Now().UnixMilli()
 	b := append(s.cpBuf[:0], countersMagic...)
@@ -176,18 +189,57 @@ func (s *Server) checkpoint() error {
 	}
 	binary.LittleEndian.PutUint32(b[16:], uint32(total))
 	s.cpBuf = b
+	if s.cpFile != nil && bytes.Equal(b[16:], s.cpPrev[16:]) {
+		if err := s.refreshCheckpoint(b[8:16]); err == nil {
+			return nil
+		}
+		// Written whole instead, through a new file.
+		s.closeCheckpoint()
+	}
 	path := filepath.Join(s.cfg.DataDir, CountersName)
-	if err := writeFileSync(path+".tmp", b); err != nil {
+	f, err := os.Create(path + ".tmp")
+	if err != nil {
 		return fmt.Errorf("write counters: %w", err)
 	}
-	if err := os.Rename(path+".tmp", path); err != nil {
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = os.Rename(path+".tmp", path)
+	}
+	if err != nil {
+		f.Close()
 		return fmt.Errorf("write counters: %w", err)
 	}
 	if d, err := os.Open(s.cfg.DataDir); err == nil {
 		d.Sync()
 		d.Close()
 	}
+	// Kept open: it is users.ckpt now, and an idle second rewrites its
+	// time through it.
+	s.closeCheckpoint()
+	s.cpFile = f
+	s.cpBuf, s.cpPrev = s.cpPrev, b
 	return nil
+}
+
+// refreshCheckpoint writes t (8 bytes, at offset 8: within the first
+// sector, so a crash leaves the old time or the new one, never a mix) over
+// the checkpoint's time and makes it durable. The size does not change, so
+// fdatasync writes the page alone.
+func (s *Server) refreshCheckpoint(t []byte) error {
+	if _, err := s.cpFile.WriteAt(t, 8); err != nil {
+		return err
+	}
+	return unix.Fdatasync(int(s.cpFile.Fd()))
+}
+
+func (s *Server) closeCheckpoint() {
+	if s.cpFile != nil {
+		s.cpFile.Close()
+		s.cpFile = nil
+	}
 }
 
 // readCounters reads a checkpoint; nil and 0 when there is none.

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hbctl/hbctl/server/ledger"
 )
@@ -56,5 +58,65 @@ func TestCleanStopKeepsCountersAndRecordsNoRestart(t *testing.T) {
 	}
 	if _, err := New(Config{DataDir: dir, Logger: discardLogger()}); !errors.Is(err, ErrCorruptCounters) {
 		t.Fatalf("corrupt checkpoint: %v, want ErrCorruptCounters", err)
+	}
+}
+
+// TestIdleCheckpointRewritesOnlyItsTime: while no counter moves the
+// checkpoint's time still advances every second, written into the same
+// file; a SHAKE brings back a whole write (a new file renamed over it)
+// holding the new counters.
+func TestIdleCheckpointRewritesOnlyItsTime(t *testing.T) {
+	dir := t.TempDir()
+	s, addr := startServer(t, Config{DataDir: dir, Sets: 4})
+	path := filepath.Join(dir, CountersName)
+	c := dial(t, addr)
+	c.login(7)
+	c.shake()
+	read := func() ([]ledger.ServerUser, int64) {
+		us, ts, err := readCounters(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return us, ts
+	}
+	waitFor(t, 5*time.Second, "the SHAKE checkpointed", func() bool {
+		us, _ := read()
+		return len(us) == 1 && us[0].Shake == 1
+	})
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// replaced: a whole write has renamed another file over the one open.
+	replaced := func() bool {
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Sys().(*syscall.Stat_t).Nlink == 0
+	}
+	_, t0 := read()
+	waitFor(t, 5*time.Second, "two later checkpoint times", func() bool {
+		_, ts := read()
+		return ts >= t0+2*CheckpointEvery.Milliseconds()-100
+	})
+	if replaced() {
+		t.Fatal("an idle checkpoint wrote the whole file again")
+	}
+	if us, _ := read(); len(us) != 1 || us[0].Shake != 1 {
+		t.Fatalf("idle checkpoint rows %+v", us)
+	}
+
+	c.shake()
+	waitFor(t, 5*time.Second, "the second SHAKE checkpointed", func() bool {
+		us, _ := read()
+		return len(us) == 1 && us[0].Shake == 2
+	})
+	if !replaced() {
+		t.Error("counters changed, yet written in place")
+	}
+	if got, _ := read(); !slices.Equal(got, sortedUsers(s)) {
+		t.Errorf("checkpoint %+v differs from Users %+v", got, sortedUsers(s))
 	}
 }

@@ -39,6 +39,8 @@ type Server struct {
 	incarn   int       // starts on this data dir, this one included
 	restarts []Restart // starts after a crash, oldest first; fixed after New
 	cpBuf    []byte    // the counters checkpoint, reused every second
+	cpPrev   []byte    // the checkpoint last written whole
+	cpFile   *os.File  // that file, open for an in-place rewrite of its time
 
 	connections, logins, protoErrs, slow atomic.Int64
 
@@ -206,6 +208,7 @@ func (s *Server) Close() error {
 	if err == nil {
 		err = s.checkpoint()
 	}
+	s.closeCheckpoint()
 	if err == nil {
 		// Only a stop that lost nothing is clean: the next start then
 		// records no restart.

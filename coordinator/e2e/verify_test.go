@@ -114,6 +114,8 @@ func readVerify(t *testing.T, path string) verifyOutput {
 // (restarted on its data dir), and verifies the ledgers: they reconcile,
 // with the unknown outcomes counted and within bounds. The ledgers verify
 // collected then take every single-fault mutation, each caught exactly.
+// An agent killed after an idle stretch records a restart span that starts
+// at its last checkpoint, kept fresh while idle, and still reconciles.
 // A wrong token changes nothing; a server without admin API makes verify
 // fail unless --allow-partial.
 func TestVerifyLedger(t *testing.T) {
@@ -272,6 +274,65 @@ func TestVerifyLedger(t *testing.T) {
 				}
 			})
 		}
+	})
+
+	parent := t // the restarted agent outlives the subtest
+	t.Run("agent killed after an idle stretch", func(t *testing.T) {
+		// No load: h02's counters stop moving and its checkpoint keeps
+		// only its time fresh. Killed then, the span its restart records
+		// starts within a second or two of the kill, not at its last
+		// change, and the ledgers still reconcile.
+		if res := r.hb("qps", "set", "0", "--at", "+1s"); res.code != 0 {
+			t.Fatalf("qps set 0: exit %d: %s", res.code, res.err)
+		}
+		dir := filepath.Join(tmp, "h02")
+		var still, lastT int64 // the checkpoint time its users were first seen as they are
+		var counters []byte
+		waitFor(t, 30*time.Second, "h02's counters still for 3 s", func() bool {
+			b, err := os.ReadFile(filepath.Join(dir, "counters.json"))
+			if err != nil {
+				return false
+			}
+			var cp struct {
+				T     int64           `json:"t"`
+				Users json.RawMessage `json:"users"`
+			}
+			if json.Unmarshal(b, &cp) != nil {
+				return false
+			}
+			if !bytes.Equal(cp.Users, counters) {
+				counters, still = cp.Users, cp.T
+			}
+			lastT = cp.T
+			return cp.T-still >= 3000
+		})
+		agentProcs["h02"].kill()
+		waitFor(t, 10*time.Second, "h02 declared dead", alive(2))
+		agentProcs["h02"] = start(parent, "h02-restarted", r.env, agentArgs(0, "h02")...)
+		waitFor(t, 20*time.Second, "h02 back with every user connected", func() bool {
+			st := r.status()
+			return st.Connections.Established == users && len(st.Agents) == 3 && alive(3)()
+		})
+		b, err := os.ReadFile(filepath.Join(dir, "restarts.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		var rs api.Restart
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rs); err != nil {
+			t.Fatal(err)
+		}
+		if rs.CheckpointMillis < lastT || rs.CheckpointMillis < still+3000 {
+			t.Errorf("restart %+v: its span starts before the last checkpoint seen (%d), or at the last change (%d)", rs, lastT, still)
+		}
+		res := r.hb("verify", "ledger", "--grace", "5s")
+		if res.code != 0 || !strings.Contains(res.out, "verdict: reconciled (exit 0)") {
+			t.Fatalf("verify after the idle kill: exit %d\n%s\n%s", res.code, res.out, res.err)
+		}
+		if res := r.hb("qps", "set", "600", "--at", "+1s"); res.code != 0 {
+			t.Fatalf("qps set 600: exit %d: %s", res.code, res.err)
+		}
+		waitFor(t, 10*time.Second, "the rate back", func() bool { return r.status().Plan.Rate == 600 })
 	})
 
 	t.Run("wrong token", func(t *testing.T) {
