@@ -32,8 +32,12 @@ func (p *pendingSecond) snapsOf(agent string) *agentSnaps {
 // add keeps w's snapshots that validate; others are left out here as they
 // are from the merged second.
 func (a *agentSnaps) add(w *api.Window) {
-	keep := func(dst []*hdrhistogram.Snapshot, s *hdrhistogram.Snapshot) []*hdrhistogram.Snapshot {
-		if s == nil || len(s.Counts) == 0 || s.Validate() != nil {
+	keep := func(dst []*hdrhistogram.Snapshot, h *api.Hist) []*hdrhistogram.Snapshot {
+		if h.Empty() {
+			return dst
+		}
+		s, err := h.Snapshot()
+		if err != nil {
 			return dst
 		}
 		return append(dst, s)

@@ -207,6 +207,9 @@ func snap(vals ...int64) *hdrhistogram.Snapshot {
 	return telemetry.Export(h)
 }
 
+// hist is snap as an agent sends it.
+func hist(vals ...int64) *api.Hist { return api.HistOf(snap(vals...)) }
+
 // twoAgentsAt100 registers agents h01 and h02, connects 2,000 users over
 // them and sets 100/s; it returns the second the rate takes effect.
 func (h *harness) twoAgentsAt100() int64 {
@@ -235,8 +238,8 @@ func TestTimelineMergesWindows(t *testing.T) {
 	// h01: 60 fast answers; h02: 40 slow ones. An average of the two
 	// agents' p99 would say 5.5 ms; the merged histogram says 10 ms.
 	fast, slow := repeat(60, 1000), repeat(40, 10000)
-	w1 := api.Window{T: sec, Sent: 60, Received: 60, None: 60, ShakeLatency: snap(fast...)}
-	w2 := api.Window{T: sec, Sent: 40, Received: 40, Got: 40, GrantAmount: 400, ShakeLatency: snap(slow...)}
+	w1 := api.Window{T: sec, Sent: 60, Received: 60, None: 60, ShakeLatency: hist(fast...)}
+	w2 := api.Window{T: sec, Sent: 40, Received: 40, Got: 40, GrantAmount: 400, ShakeLatency: hist(slow...)}
 	h.heartbeat("h01", api.Heartbeat{Seq: 1, Windows: []api.Window{w1}})
 	h.heartbeat("h02", api.Heartbeat{Seq: 1, Windows: []api.Window{w2}})
 	// A resent batch (same Seq) counts once.

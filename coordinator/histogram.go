@@ -9,14 +9,15 @@ import (
 
 func newHist() *hdrhistogram.Histogram { return telemetry.NewHistogram() }
 
-// mergeSnap merges an agent's exported snapshot into h; percentiles are
-// only ever computed from merged counts, never averaged. A snapshot that
-// does not validate is dropped (reported by the caller's counters).
-func mergeSnap(h *hdrhistogram.Histogram, s *hdrhistogram.Snapshot) bool {
-	if s == nil || len(s.Counts) == 0 {
+// mergeHist merges an agent's histogram into h; percentiles are only ever
+// computed from merged counts, never averaged. A histogram that does not
+// validate is dropped (reported by the caller's counters).
+func mergeHist(h *hdrhistogram.Histogram, w *api.Hist) bool {
+	if w.Empty() {
 		return true
 	}
-	if s.Validate() != nil {
+	s, err := w.Snapshot()
+	if err != nil {
 		return false
 	}
 	h.Merge(hdrhistogram.Import(s))

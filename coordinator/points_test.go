@@ -87,10 +87,10 @@ func TestPointsOfASecond(t *testing.T) {
 	fast, slow := repeat(30, 1000), repeat(40, 10000)
 	// h01 reports its second in two windows (a re-started engine does):
 	// its percentiles come from both merged.
-	w1a := api.Window{T: sec, Fires: 30, Sent: 30, Received: 30, None: 30, ShakeLatency: snap(fast...), Lateness: snap(100)}
-	w1b := api.Window{T: sec, Fires: 30, Sent: 30, Received: 30, None: 30, ShakeLatency: snap(fast...), Lateness: snap(300)}
-	w2 := api.Window{T: sec, Fires: 40, Sent: 40, Received: 40, Got: 40, GrantAmount: 400, ShakeLatency: snap(slow...),
-		OpenSent: 3, OpenAnswered: 3, OpenAmount: 90, Notified: 3, OpenLatency: snap(2000, 2000, 4000)}
+	w1a := api.Window{T: sec, Fires: 30, Sent: 30, Received: 30, None: 30, ShakeLatency: hist(fast...), Lateness: hist(100)}
+	w1b := api.Window{T: sec, Fires: 30, Sent: 30, Received: 30, None: 30, ShakeLatency: hist(fast...), Lateness: hist(300)}
+	w2 := api.Window{T: sec, Fires: 40, Sent: 40, Received: 40, Got: 40, GrantAmount: 400, ShakeLatency: hist(slow...),
+		OpenSent: 3, OpenAnswered: 3, OpenAmount: 90, Notified: 3, OpenLatency: hist(2000, 2000, 4000)}
 	// Report when the second is due to be final, so no agent is silent
 	// long enough to be dead at the tick.
 	h.clk.t = time.Unix(sec+1, 0).Add(DefaultSettle + 10*time.Millisecond)

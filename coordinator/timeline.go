@@ -109,9 +109,9 @@ func (t *timeline) add(agentName string, ws []api.Window, nowSec int64) {
 		}
 		addCounters(&t.run, w)
 		t.seen(w.T)
-		mergeSnap(t.runShake, w.ShakeLatency)
-		mergeSnap(t.runOpen, w.OpenLatency)
-		mergeSnap(t.runLate, w.Lateness)
+		mergeHist(t.runShake, w.ShakeLatency)
+		mergeHist(t.runOpen, w.OpenLatency)
+		mergeHist(t.runLate, w.Lateness)
 		if t.flushed != 0 && w.T <= t.flushed {
 			t.late++
 			t.log.Warn("window arrived after its second was final", "agent", agentName, "second", w.T, "final_up_to", t.flushed, "sent", w.Sent)
@@ -124,9 +124,9 @@ func (t *timeline) add(agentName string, ws []api.Window, nowSec int64) {
 			t.pending[w.T] = p
 		}
 		addCounters(&p.c, w)
-		mergeSnap(p.shake, w.ShakeLatency)
-		mergeSnap(p.open, w.OpenLatency)
-		mergeSnap(p.lateness, w.Lateness)
+		mergeHist(p.shake, w.ShakeLatency)
+		mergeHist(p.open, w.OpenLatency)
+		mergeHist(p.lateness, w.Lateness)
 		as := p.agents[agentName]
 		as.Sent += w.Sent
 		as.Received += w.Received

@@ -12,7 +12,7 @@ import (
 // FuzzHeartbeat feeds arbitrary heartbeat bodies to the aggregation: a
 // garbled or hostile agent must never crash the coordinator.
 func FuzzHeartbeat(f *testing.F) {
-	good, _ := json.Marshal(api.Heartbeat{Seq: 1, Windows: []api.Window{{T: 1_800_000_000 - 3, Sent: 5, Received: 5, None: 5, ShakeLatency: snap(100, 2000)}}})
+	good, _ := json.Marshal(api.Heartbeat{Seq: 1, Windows: []api.Window{{T: 1_800_000_000 - 3, Sent: 5, Received: 5, None: 5, ShakeLatency: hist(100, 2000)}}})
 	f.Add(good)
 	f.Add([]byte(`{"seq":1,"windows":[{"t":1,"shake_latency":{"LowestTrackableValue":1,"HighestTrackableValue":2,"SignificantFigures":9,"Counts":[1,2,3]}}]}`))
 	f.Add([]byte(`{"seq":2,"windows":[{"t":-9223372036854775808,"sent":-1,"lateness":{"Counts":[-5]}}]}`))
@@ -54,7 +54,7 @@ func BenchmarkTimelineAdd(b *testing.B) {
 				vals[i] = int64(50 + i*7)
 			}
 			w := api.Window{Sent: 3000, Received: 3000, None: 3000,
-				ShakeLatency: snap(vals...), OpenLatency: snap(vals[:10]...), Lateness: snap(vals[:100]...)}
+				ShakeLatency: hist(vals...), OpenLatency: hist(vals[:10]...), Lateness: hist(vals[:100]...)}
 			names := make([]string, agents)
 			for i := range names {
 				names[i] = fmt.Sprintf("h%02d", i)

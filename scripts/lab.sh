@@ -141,7 +141,7 @@ procs_up() { # N S users_per_host
 		fi
 		start_bg "server-$name" "$lab/logs/server-$name.log" env ${gmp:+GOMAXPROCS=$gmp} "$hbctl" server --listen "$(server_addr "$k"):1025" \
 			--admin "$(server_addr "$k"):8989" --data-dir "$lab/data/server-$name" --sets 64 \
-			--loops "$sloops" --host-name "$name"
+			--loops "$sloops" --host-name "$name" --sample-host="$([ "$k" = 1 ] && echo true || echo false)"
 	done
 	for ((k = 1; k <= s; k++)); do
 		name=$(server_name "$k")

@@ -114,12 +114,6 @@ func (s *Server) room() bool {
 	}
 }
 
-// evictable reports whether some loop holds a connection that has not
-// logged in and is not being evicted already.
-func (s *Server) evictable() bool {
-	return s.evictTarget() != nil
-}
-
 func (s *Server) evictTarget() *loop {
 	var most *loop
 	var m int64

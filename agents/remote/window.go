@@ -1,8 +1,6 @@
 package remote
 
 import (
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-
 	"github.com/hbctl/hbctl/agents"
 	"github.com/hbctl/hbctl/coordinator/api"
 )
@@ -32,23 +30,8 @@ func toAPI(w *agents.Window) api.Window {
 		ConnFailed:      int64(c.ConnFailed),
 		ConnClosed:      int64(c.ConnClosed),
 		Conns:           int64(w.Established),
-		ShakeLatency:    trim(w.ShakeLatency),
-		OpenLatency:     trim(w.OpenLatency),
-		Lateness:        trim(w.Lateness),
+		ShakeLatency:    api.HistOf(w.ShakeLatency),
+		OpenLatency:     api.HistOf(w.OpenLatency),
+		Lateness:        api.HistOf(w.Lateness),
 	}
-}
-
-// trim cuts the zero counts past the highest recorded value, which shrinks
-// a heartbeat many times over (hdrhistogram.Import zero-fills them back).
-func trim(s *hdrhistogram.Snapshot) *hdrhistogram.Snapshot {
-	if s == nil {
-		return nil
-	}
-	n := len(s.Counts)
-	for n > 0 && s.Counts[n-1] == 0 {
-		n--
-	}
-	t := *s
-	t.Counts = s.Counts[:n:n]
-	return &t
 }

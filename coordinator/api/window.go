@@ -1,13 +1,9 @@
 package api
 
-import (
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-)
-
 // Window is one agent's counters for one whole second T of coordinator time
 // (Unix seconds). Sent counts SHAKEs by the second of their intended time;
-// everything received counts by arrival. Histograms are exported
-// HdrHistogram snapshots in microseconds, merged on the coordinator and
+// everything received counts by arrival. Histograms are
+// HdrHistogram counts in microseconds (Hist), merged on the coordinator and
 // never averaged.
 type Window struct {
 	T               int64 `json:"t"`
@@ -32,7 +28,7 @@ type Window struct {
 	ConnClosed      int64 `json:"conn_closed"`
 	Conns           int64 `json:"conns"` // connections logged in at the end of T
 
-	ShakeLatency *hdrhistogram.Snapshot `json:"shake_latency,omitempty"`
-	OpenLatency  *hdrhistogram.Snapshot `json:"open_latency,omitempty"`
-	Lateness     *hdrhistogram.Snapshot `json:"lateness,omitempty"`
+	ShakeLatency *Hist `json:"shake_latency,omitempty"`
+	OpenLatency  *Hist `json:"open_latency,omitempty"`
+	Lateness     *Hist `json:"lateness,omitempty"`
 }

@@ -43,6 +43,8 @@ type Options struct {
 	LogLevel   string
 	// HostName tags the server's points (host=...); default os.Hostname.
 	HostName string
+	// SampleHost samples the host's NICs, CPU and memory every second.
+	SampleHost bool
 	// Influx configures the InfluxDB sink; the server always writes
 	// DATA-DIR/metrics.lp, and InfluxDB too when a URL is given.
 	Influx telemetry.InfluxConfig
@@ -82,6 +84,7 @@ func Command() *ucli.Command {
 			&ucli.StringFlag{Name: "tls-key", Usage: "private key (`PEM` file) of --tls-cert", EnvVars: []string{"HBCTL_SERVER_TLS_KEY"}, Destination: &o.TLSKey},
 			&ucli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error", EnvVars: []string{"HBCTL_LOG_LEVEL"}, Destination: &o.LogLevel},
 			&ucli.StringFlag{Name: "host-name", Usage: "host tag of the server's metrics (default: the host name)", EnvVars: []string{"HBCTL_HOST_NAME"}, Destination: &o.HostName},
+			&ucli.BoolFlag{Name: "sample-host", Value: true, Usage: "sample this host's NICs, CPU and memory every second into the metrics (tagged host=--host-name); false when another process on the host samples it already", EnvVars: []string{"HBCTL_SERVER_SAMPLE_HOST"}, Destination: &o.SampleHost},
 		}, influxflags.Flags()...),
 		Action: func(c *ucli.Context) error {
 			o.Influx = influxflags.Config(c)
@@ -163,7 +166,9 @@ func Run(ctx context.Context, o Options, out interface{ Write([]byte) (int, erro
 	tctx, stopTelemetry := context.WithCancel(context.Background())
 	telemetryDone := make(chan struct{})
 	go func() { defer close(telemetryDone); poller.run(tctx) }()
-	go telemetry.NewSampler(sink.Write, telemetry.WithHost(host), telemetry.WithSamplerLogger(log)).Run(tctx)
+	if o.SampleHost {
+		go telemetry.NewSampler(sink.Write, telemetry.WithHost(host), telemetry.WithSamplerLogger(log)).Run(tctx)
+	}
 	defer func() { stopTelemetry(); <-telemetryDone }()
 
 	errc := make(chan error, 2)
