@@ -160,11 +160,13 @@ func (c *Coordinator) fetchStats(ctx context.Context, a api.Admin) (serverStats,
 // server's figures only grow.
 func (c *Coordinator) fetchServer(ctx context.Context, a api.Admin) (*serverLedger, error) {
 	sl := &serverLedger{}
+	cl, lctx, cancel := c.ledgerClient(ctx, a)
+	defer cancel()
 	var err error
-	if sl.records, err = c.adminClient(a).Ledger(ctx); err != nil {
+	if sl.records, err = cl.Ledger(lctx); err != nil {
 		return nil, err
 	}
-	if sl.users, err = c.adminClient(a).Users(ctx); err != nil {
+	if sl.users, err = cl.Users(lctx); err != nil {
 		return nil, err
 	}
 	if sl.stats, err = c.fetchStats(ctx, a); err != nil {

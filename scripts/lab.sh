@@ -14,7 +14,8 @@
 # Needs root (ip netns). State, data and logs live in $HBCTL_LAB_DIR (default
 # /tmp/hbctl-lab); the binary is $HBCTL_BIN (default bin/hbctl). up is
 # idempotent and, when it fails, tears down what it built. HBCTL_LAB_WAKE_GRID,
-# HBCTL_LAB_ANSWER_TIMEOUT, HBCTL_LAB_DEAD_AFTER, HBCTL_LAB_GOMAXPROCS and
+# HBCTL_LAB_SERVER_WAKE_GRID, HBCTL_LAB_ANSWER_TIMEOUT, HBCTL_LAB_DEAD_AFTER,
+# HBCTL_LAB_GOMAXPROCS and
 # HBCTL_LAB_CONNS_PER_PROCESS tune it for many processes on few cores
 # (docs/lab-1m.md).
 set -euo pipefail
@@ -47,6 +48,10 @@ procs_for() { echo "${HBCTL_LAB_GOMAXPROCS:-}"; }
 # Agents fire on a coarser grid in the lab than on a host of their own:
 # dozens of processes share the cores, and a wake-up costs more than a fire.
 wake_grid=${HBCTL_LAB_WAKE_GRID:-5ms}
+# Servers likewise: each receives from every agent, so without a grid it
+# wakes for nearly every SHAKE (20,000 wake-ups a second over the servers at
+# 20,000 SHAKE/s); on a 5 ms grid a busy server wakes 200 times a second.
+server_wake_grid=${HBCTL_LAB_SERVER_WAKE_GRID:-5ms}
 # An agent starved of CPU for a few seconds on a busy box is not dead.
 dead_after=${HBCTL_LAB_DEAD_AFTER:-10s}
 # A SHAKE counts as unanswered after this long (the agent's default is 5 s):
@@ -141,7 +146,7 @@ procs_up() { # N S users_per_host
 		fi
 		start_bg "server-$name" "$lab/logs/server-$name.log" env ${gmp:+GOMAXPROCS=$gmp} "$hbctl" server --listen "$(server_addr "$k"):1025" \
 			--admin "$(server_addr "$k"):8989" --data-dir "$lab/data/server-$name" --sets 64 \
-			--loops "$sloops" --host-name "$name" --sample-host="$([ "$k" = 1 ] && echo true || echo false)"
+			--loops "$sloops" --wake-grid "$server_wake_grid" --host-name "$name" --sample-host="$([ "$k" = 1 ] && echo true || echo false)"
 	done
 	for ((k = 1; k <= s; k++)); do
 		name=$(server_name "$k")

@@ -40,6 +40,7 @@ type Server struct {
 	restarts []Restart // starts after a crash, oldest first; fixed after New
 	cpBuf    []byte    // the counters checkpoint, reused every second
 	cpPrev   []byte    // the checkpoint last written whole
+	cpGens   []uint64  // the SETs' gens read before cpPrev's counters; nil: none yet
 	cpFile   *os.File  // that file, open for an in-place rewrite of its time
 
 	connections, logins, protoErrs, slow atomic.Int64

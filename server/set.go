@@ -31,6 +31,10 @@ type set struct {
 	loop *loop
 
 	committed atomic.Uint64 // journal batches of this SET done (durable or failed)
+	// gen is bumped before any of this SET's user counters changes, so a
+	// checkpoint that finds every SET's gen as it was when it last read
+	// the counters knows they are unchanged without reading them.
+	gen atomic.Uint64
 
 	failMu sync.Mutex
 	failed []uint64 // failMu: batches whose commit failed, not yet released
@@ -174,6 +178,7 @@ func (w *set) takeBack(h *held) {
 		st := &w.stats
 		st.got.Add(-1)
 		st.overloaded.Add(1)
+		w.gen.Add(1)
 		u := w.users.row(&w.mu, h.c.uid)
 		u.got.Add(^uint32(0)) // minus one
 		u.overloaded.Add(1)
@@ -261,6 +266,7 @@ func (w *set) shake(c *conn, sec uint32) {
 	st := &w.stats
 	st.shake.Add(1)
 	st.perSec.add(int64(sec))
+	w.gen.Add(1)
 	u := w.users.row(&w.mu, c.uid)
 	u.shake.Add(1)
 	if lim := w.srv.limiter; lim != nil && !lim.Allow() || !w.srv.j.Healthy() {
@@ -294,6 +300,7 @@ func (w *set) shake(c *conn, sec uint32) {
 
 func (w *set) open(c *conn, env uint32) {
 	w.stats.open.Add(1)
+	w.gen.Add(1)
 	w.users.row(&w.mu, c.uid).open.Add(1)
 	if !w.srv.j.Healthy() {
 		// Only a share already paid (and journaled) is answered; nothing
