@@ -100,8 +100,13 @@ func (c *Coordinator) collectRound(ctx context.Context, full bool, timeout time.
 		c.mu.Unlock()
 	}()
 
+	// timeout is the wait for each upload: it restarts whenever one
+	// arrives, so that dozens of agents uploading hundreds of thousands of
+	// users to a busy coordinator are not cut off while they make
+	// progress, and a dead agent still costs only one timeout.
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	got := 0
 	for {
 		c.mu.Lock()
 		var missing []string
@@ -110,10 +115,15 @@ func (c *Coordinator) collectRound(ctx context.Context, full bool, timeout time.
 				missing = append(missing, a.name)
 			}
 		}
+		n := len(rd.uploads)
 		ch := c.vs.arrived
 		c.mu.Unlock()
 		if len(missing) == 0 {
 			return rd.uploads, nil
+		}
+		if n > got {
+			got = n
+			timer.Reset(timeout)
 		}
 		select {
 		case <-ch:

@@ -17,7 +17,8 @@ type VerifyRequest struct {
 	// GraceMillis bounds the wait for in-flight requests to be answered
 	// and for running releases to finish (default 5000).
 	GraceMillis int64 `json:"grace_ms,omitempty"`
-	// UploadMillis bounds the wait for each agent's upload (default 15000).
+	// UploadMillis bounds the wait for each agent's upload, counted from
+	// the start or the last upload that arrived (default 60000).
 	UploadMillis int64 `json:"upload_ms,omitempty"`
 	// AllowPartial accepts servers without an admin API: their
 	// server-side checks are listed as skipped and do not make the
