@@ -9,7 +9,8 @@
 #   scripts/lab.sh up N [--servers S] [--users-per-host U]   create N hosts, start S servers, the coordinator and the agents; wait until all are alive
 #   scripts/lab.sh run SCENARIO.yaml [FLAGS]   hbctl run SCENARIO with the lab's servers, admins and tokens as targets (FLAGS: more hbctl run flags)
 #   scripts/lab.sh status                      what is up: processes, connections per server and per host
-#   scripts/lab.sh down                        stop every process (by PID), remove every namespace, link and address
+#   scripts/lab.sh down [--purge]              stop every process (by PID), remove every namespace, link and address;
+#                                              --purge also removes the data dirs and logs (journals of every run so far)
 #
 # Needs root (ip netns). State, data and logs live in $HBCTL_LAB_DIR (default
 # /tmp/hbctl-lab); the binary is $HBCTL_BIN (default bin/hbctl). up is
@@ -348,6 +349,15 @@ status)
 down)
 	need_root
 	down
+	if [ "${1:-}" = --purge ]; then
+		# The data dirs keep every run's journals and the coordinator's
+		# plans, so that a run can be verified again after down; the next
+		# up would carry them on (every ledger would hold all the runs).
+		rm -rf "$lab/data" "$lab/logs"
+		echo "lab: data and logs removed"
+	elif [ -n "${1:-}" ]; then
+		usage "usage: lab.sh down [--purge]"
+	fi
 	;;
 *) die "unknown command $cmd (up, run, status, down)" ;;
 esac
