@@ -30,8 +30,10 @@ const VerifyInputFile = runrecord.VerifyInputFile
 
 // Defaults of a verification.
 const (
-	DefaultVerifyGrace  = 5 * time.Second
-	DefaultUploadWait   = 60 * time.Second // the wait for each upload: 34 agents of 14,700 users on 2 busy cores took more than 15 s for the first
+	DefaultVerifyGrace = 5 * time.Second
+	// DefaultUploadWait is the wait for each upload: 34 agents of 14,700
+	// users on 2 busy cores took more than 15 s for the first.
+	DefaultUploadWait   = 60 * time.Second
 	quietMargin         = 250 * time.Millisecond // after rate 0 takes effect, for agents' clock offsets
 	pendingPollInterval = 100 * time.Millisecond
 )
