@@ -10,17 +10,12 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/hbctl/hbctl/internal/durable"
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
 // checkpointEvery is how often the counters are checkpointed.
 const checkpointEvery = time.Second
-
-// sectorLen is the unit a disk writes whole: a T rewritten in place within
-// one is never torn.
-const sectorLen = 512
 
 // Checkpoint is the content of counters.json: every user's counters as of
 // T. After a crash the counters resume from it, the journal adds what was
@@ -145,8 +140,8 @@ func (e *Engine) checkpointLoop() {
 func (e *Engine) checkpoint() error {
 	t := e.cfg.Now() / int64(time.Millisecond)
 	if gen, ok := e.countersGen(); ok && e.cp.f != nil && gen == e.cp.gen {
-		if done, err := e.cp.refresh(t); done {
-			return err
+		if e.cp.refresh(t) {
+			return nil
 		}
 	}
 	return e.writeCheckpoint(t)
@@ -166,25 +161,20 @@ type cpFile struct {
 // reports false when it could not (t has another number of digits, or
 // the write failed): the caller then writes the whole file.
 //
-// T lies within the file's first sector, so a crash at any moment leaves
-// the old T or the new one, never a mix; both hold for the counters that
-// follow, which did not change between them.
-func (c *cpFile) refresh(t int64) (bool, error) {
+// T lies within the file's first sector (durable.RewriteAt refuses
+// otherwise), so a crash at any moment leaves the old T or the new one,
+// never a mix; both hold for the counters that follow, which did not
+// change between them.
+func (c *cpFile) refresh(t int64) bool {
 	c.buf = strconv.AppendInt(c.buf[:0], t, 10)
-	if len(c.buf) != c.tLen || c.tOff/sectorLen != (c.tOff+int64(c.tLen)-1)/sectorLen {
-		return false, nil
+	if len(c.buf) != c.tLen {
+		return false
 	}
-	_, err := c.f.WriteAt(c.buf, c.tOff)
-	if err == nil {
-		// fdatasync: the size does not change, so only the page is
-		// written, not the inode.
-		err = unix.Fdatasync(int(c.f.Fd()))
-	}
-	if err != nil {
+	if err := durable.RewriteAt(c.f, c.buf, c.tOff); err != nil {
 		c.close()
-		return false, nil
+		return false
 	}
-	return true, nil
+	return true
 }
 
 func (c *cpFile) close() {
@@ -209,9 +199,8 @@ func (e *Engine) countersGen() (gen uint64, ok bool) {
 	return gen, true
 }
 
-// writeCheckpoint writes counters.json atomically: a temp file, fsynced,
-// then renamed over the old one and the directory fsynced. opMu must be
-// held.
+// writeCheckpoint writes counters.json atomically (durable.Replace).
+// opMu must be held.
 func (e *Engine) writeCheckpoint(t int64) error {
 	b := appendCheckpointHead(e.cpBuf[:0], e.cfg.Name, t)
 	tEnd := len(b) - len(`,"users":[`)
@@ -231,26 +220,9 @@ func (e *Engine) writeCheckpoint(t int64) error {
 		b = append(b, "]}"...)
 	}
 	e.cpBuf = b
-	path := filepath.Join(e.cfg.DataDir, CountersFile)
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := durable.Replace(filepath.Join(e.cfg.DataDir, CountersFile), b)
 	if err != nil {
 		return fmt.Errorf("write counters: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("write counters: %w", err)
-	}
-	if d, err := os.Open(e.cfg.DataDir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	// The file stays open: it is counters.json now, and the next seconds
 	// without a change refresh its T through it.

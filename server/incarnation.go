@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -14,8 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/hbctl/hbctl/internal/durable"
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
@@ -70,7 +68,7 @@ func (s *Server) incarnation(recs []ledger.Record) error {
 	clean := cerr == nil
 	// Replaced by rename: a crash right now leaves the old start or the new.
 	start := filepath.Join(dir, startName)
-	err = writeFileSync(start+".tmp", []byte(fmt.Sprintf("%d %d\n", now, s.incarn)))
+	err = durable.WriteFile(start+".tmp", []byte(fmt.Sprintf("%d %d\n", now, s.incarn)))
 	if err == nil {
 		err = os.Rename(start+".tmp", start)
 	}
@@ -91,7 +89,7 @@ func (s *Server) incarnation(recs []ledger.Record) error {
 	// with a journal but no start time says nothing of that window.
 	r := Restart{Incarnation: s.incarn, CheckpointMillis: max(since, cpT), RestartMillis: now, Bounded: since > 0}
 	line, _ := json.Marshal(r)
-	if err := appendSync(filepath.Join(dir, RestartsName), append(line, '\n')); err != nil {
+	if err := durable.Append(filepath.Join(dir, RestartsName), append(line, '\n')); err != nil {
 		return fmt.Errorf("server: record restart: %w", err)
 	}
 	s.restarts = append(s.restarts, r)
@@ -165,30 +163,30 @@ func (s *Server) checkpointLoop() {
 // checkpoint writes every active user's counters. Its time is read
 // before the counters, so they hold at least what was counted by then.
 // The checkpoint loop and Close (after the loop has stopped) call it, one
-// at a time: they share cpBuf, cpPrev and cpFile.
+// at a time: they share cpBuf, cpGens and cpFile.
 //
-// When the rows are those the file holds already (no counter moved: an
-// idle server), only the time is written, in place, over the file's: no
-// temp file, rename and directory fsync every second. The file is as
-// exact as a whole write: its rows are the counters read after the new
-// time. The time is kept fresh rather than left at the last change: after
-// a crash it opens the window whose requests verification bounds by the
-// plans (and whose notifications it excuses), and an idle stretch must
-// not widen that window.
+// When no counter moved since the last whole write (an idle server), only
+// the time is written, in place, over the file's: no reading of every
+// user's counters, no temp file, rename and directory fsync every second.
+// A SET's gen is bumped before and after each change of its counters, so
+// gens equal to those read before the last write's rows mean no change
+// began since, nor was one under way then that the rows might have missed;
+// and a change under way at the new time had bumped its gen already. The
+// time is kept fresh rather than left at the last change: after a crash it
+// opens the window whose requests verification bounds by the plans (and
+// whose notifications it excuses), and an idle stretch must not widen
+// that window.
 func (s *Server) checkpoint() error {
 	t := time.Now().UnixMilli()
-	// Read after t: a counter changed before t bumped its SET's gen first,
-	// so gens equal to those read before the last whole write mean the
-	// counters are still what that write holds, and only t is new.
-	if s.cpFile != nil && s.cpGens != nil && s.gensUnchanged() {
+	if s.cpFile != nil && s.gensUnchanged() {
 		var tb [8]byte
 		binary.LittleEndian.PutUint64(tb[:], uint64(t))
-		if err := s.refreshCheckpoint(tb[:]); err == nil {
+		if err := durable.RewriteAt(s.cpFile, tb[:], 8); err == nil {
 			return nil
 		}
-		s.closeCheckpoint()
+		s.closeCheckpoint() // written whole instead, through a new file
 	}
-	gens := s.readGens()
+	gens := s.readGens(s.cpGens[:0])
 	b := append(s.cpBuf[:0], countersMagic...)
 	b = binary.LittleEndian.AppendUint32(b, 1)
 	b = binary.LittleEndian.AppendUint64(b, uint64(t))
@@ -201,50 +199,23 @@ func (s *Server) checkpoint() error {
 	}
 	binary.LittleEndian.PutUint32(b[16:], uint32(total))
 	s.cpBuf = b
-	if s.cpFile != nil && bytes.Equal(b[16:], s.cpPrev[16:]) {
-		if err := s.refreshCheckpoint(b[8:16]); err == nil {
-			s.cpGens = gens
-			return nil
-		}
-		// Written whole instead, through a new file.
-		s.closeCheckpoint()
-	}
-	path := filepath.Join(s.cfg.DataDir, CountersName)
-	f, err := os.Create(path + ".tmp")
+	s.closeCheckpoint()
+	f, err := durable.Replace(filepath.Join(s.cfg.DataDir, CountersName), b)
 	if err != nil {
 		return fmt.Errorf("write counters: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = os.Rename(path+".tmp", path)
-	}
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("write counters: %w", err)
-	}
-	if d, err := os.Open(s.cfg.DataDir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	// Kept open: it is users.ckpt now, and an idle second rewrites its
 	// time through it.
-	s.closeCheckpoint()
-	s.cpFile = f
-	s.cpBuf, s.cpPrev = s.cpPrev, b
-	s.cpGens = gens
+	s.cpFile, s.cpGens = f, gens
 	return nil
 }
 
-// readGens is every SET's gen, in order.
-func (s *Server) readGens() []uint64 {
-	gens := make([]uint64, len(s.sets))
-	for i, w := range s.sets {
-		gens[i] = w.gen.Load()
+// readGens appends every SET's gen, in order, to dst.
+func (s *Server) readGens(dst []uint64) []uint64 {
+	for _, w := range s.sets {
+		dst = append(dst, w.gen.Load())
 	}
-	return gens
+	return dst
 }
 
 // gensUnchanged reports whether every SET's gen is still as in cpGens.
@@ -255,17 +226,6 @@ func (s *Server) gensUnchanged() bool {
 		}
 	}
 	return true
-}
-
-// refreshCheckpoint writes t (8 bytes, at offset 8: within the first
-// sector, so a crash leaves the old time or the new one, never a mix) over
-// the checkpoint's time and makes it durable. The size does not change, so
-// fdatasync writes the page alone.
-func (s *Server) refreshCheckpoint(t []byte) error {
-	if _, err := s.cpFile.WriteAt(t, 8); err != nil {
-		return err
-	}
-	return unix.Fdatasync(int(s.cpFile.Fd()))
 }
 
 func (s *Server) closeCheckpoint() {
@@ -328,34 +288,4 @@ func readRestarts(path string) ([]Restart, error) {
 		}
 	}
 	return out, sc.Err()
-}
-
-func writeFileSync(path string, b []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func appendSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/time/rate"
 
+	"github.com/hbctl/hbctl/internal/durable"
 	"github.com/hbctl/hbctl/internal/httpserve"
 	"github.com/hbctl/hbctl/server/ledger"
 )
@@ -39,8 +40,7 @@ type Server struct {
 	incarn   int       // starts on this data dir, this one included
 	restarts []Restart // starts after a crash, oldest first; fixed after New
 	cpBuf    []byte    // the counters checkpoint, reused every second
-	cpPrev   []byte    // the checkpoint last written whole
-	cpGens   []uint64  // the SETs' gens read before cpPrev's counters; nil: none yet
+	cpGens   []uint64  // the SETs' gens read before the last whole checkpoint's rows
 	cpFile   *os.File  // that file, open for an in-place rewrite of its time
 
 	connections, logins, protoErrs, slow atomic.Int64
@@ -213,7 +213,7 @@ func (s *Server) Close() error {
 	if err == nil {
 		// Only a stop that lost nothing is clean: the next start then
 		// records no restart.
-		if err = writeFileSync(filepath.Join(s.cfg.DataDir, cleanName), nil); err != nil {
+		if err = durable.WriteFile(filepath.Join(s.cfg.DataDir, cleanName), nil); err != nil {
 			err = fmt.Errorf("server: write clean-stop marker: %w", err)
 		}
 	}

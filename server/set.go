@@ -31,9 +31,10 @@ type set struct {
 	loop *loop
 
 	committed atomic.Uint64 // journal batches of this SET done (durable or failed)
-	// gen is bumped before any of this SET's user counters changes, so a
-	// checkpoint that finds every SET's gen as it was when it last read
-	// the counters knows they are unchanged without reading them.
+	// gen is bumped before and after every change of this SET's user
+	// counters (odd while one is under way), so a checkpoint that finds
+	// every SET's gen as it was before it last read the counters knows
+	// they are unchanged without reading them.
 	gen atomic.Uint64
 
 	failMu sync.Mutex
@@ -178,10 +179,11 @@ func (w *set) takeBack(h *held) {
 		st := &w.stats
 		st.got.Add(-1)
 		st.overloaded.Add(1)
-		w.gen.Add(1)
+		w.gen.Add(1) // odd while the counters change (Server.checkpoint)
 		u := w.users.row(&w.mu, h.c.uid)
 		u.got.Add(^uint32(0)) // minus one
 		u.overloaded.Add(1)
+		w.gen.Add(1)
 		w.loop.queue(h.c, ptr(wire.ShakeResp(w.loop.nowSec, h.c.uid, wire.ResultOverloaded, 0, 0)))
 	case wire.CmdOpenResp:
 		w.srv.sends.unpay(f.Fields[0], h.c.uid, f.Fields[1])
@@ -266,7 +268,8 @@ func (w *set) shake(c *conn, sec uint32) {
 	st := &w.stats
 	st.shake.Add(1)
 	st.perSec.add(int64(sec))
-	w.gen.Add(1)
+	w.gen.Add(1) // odd while the counters change (Server.checkpoint)
+	defer w.gen.Add(1)
 	u := w.users.row(&w.mu, c.uid)
 	u.shake.Add(1)
 	if lim := w.srv.limiter; lim != nil && !lim.Allow() || !w.srv.j.Healthy() {
@@ -300,8 +303,9 @@ func (w *set) shake(c *conn, sec uint32) {
 
 func (w *set) open(c *conn, env uint32) {
 	w.stats.open.Add(1)
-	w.gen.Add(1)
+	w.gen.Add(1) // odd while the counters change (Server.checkpoint)
 	w.users.row(&w.mu, c.uid).open.Add(1)
+	w.gen.Add(1)
 	if !w.srv.j.Healthy() {
 		// Only a share already paid (and journaled) is answered; nothing
 		// new is paid while the journal cannot be written.

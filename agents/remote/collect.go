@@ -17,6 +17,7 @@ import (
 
 	"github.com/hbctl/hbctl/agents"
 	"github.com/hbctl/hbctl/coordinator/api"
+	"github.com/hbctl/hbctl/internal/durable"
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
@@ -72,17 +73,7 @@ func (a *Agent) noteStart() {
 	}
 	r := api.Restart{CheckpointMillis: since, RestartMillis: now}
 	line, _ := json.Marshal(r)
-	f, err := os.OpenFile(filepath.Join(dir, RestartsFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err == nil {
-		_, err = f.Write(append(line, '\n'))
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
+	if err := durable.Append(filepath.Join(dir, RestartsFile), append(line, '\n')); err != nil {
 		a.log.Error("record restart", "err", err)
 		return
 	}

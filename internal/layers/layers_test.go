@@ -50,19 +50,19 @@ var rules = map[string]rule{
 
 	// The reference server.
 	"server": {
-		only:  []string{"server/wire", "server/ledger", "server/admin", "internal/httpserve", "internal/netpoll", "telemetry"},
+		only:  []string{"server/wire", "server/ledger", "server/admin", "internal/httpserve", "internal/netpoll", "internal/durable", "telemetry"},
 		never: []string{"agents/...", "coordinator/...", "checks/...", "cli/..."},
 	},
 	"server/servertest": {only: []string{"server", "server/admin"}},
 
 	// The agents.
 	"agents": {
-		only:  []string{"server/wire", "server/ledger", "coordinator/schedule", "internal/netpoll", "telemetry"},
+		only:  []string{"server/wire", "server/ledger", "coordinator/schedule", "internal/netpoll", "internal/durable", "telemetry"},
 		never: []string{"server", "coordinator", "cli/..."},
 	},
 	"agents/clock": {only: []string{"coordinator/api"}},
 	"agents/remote": {
-		only:  []string{"agents", "agents/clock", "coordinator/api", "coordinator/client", "coordinator/schedule", "server/ledger", "telemetry"},
+		only:  []string{"agents", "agents/clock", "coordinator/api", "coordinator/client", "coordinator/schedule", "server/ledger", "internal/durable", "telemetry"},
 		never: []string{"coordinator", "server", "cli/..."},
 	},
 
@@ -89,6 +89,7 @@ var rules = map[string]rule{
 	"internal/testwait":  {only: none},
 	"internal/httpserve": {only: none},
 	"internal/netpoll":   {only: none},
+	"internal/durable":   {only: none},
 	"internal/layers":    {only: none},
 }
 
