@@ -48,8 +48,11 @@ type Config struct {
 
 	MaxPending             int           // pending SHAKEs per connection before it is closed
 	BackoffMin, BackoffMax time.Duration // reconnect back-off bounds (jittered, doubling)
-	Loops                  int           // event loops; DefaultLoops() when 0
-	WindowBacklog          int           // completed windows kept; older ones are dropped and counted
+	// Loops: event loops, each on a thread of its own. When 0, one per
+	// CPU (DefaultLoops), run two to a thread while lightly loaded (see
+	// pair.go).
+	Loops         int
+	WindowBacklog int // completed windows kept; older ones are dropped and counted
 	// WakeGrid: a loop's timer wakes it only on multiples of this step
 	// (offset per loop), so a fire is up to one step late. Negative: wake
 	// at each fire's intended time.
@@ -57,6 +60,8 @@ type Config struct {
 
 	Now    func() int64 // coordinator time, Unix ns; default the local clock
 	Logger *slog.Logger
+
+	paired bool // Loops was 0: loops come in pairs that merge when idle
 }
 
 // ErrConfig is wrapped by every configuration error New returns.
@@ -94,7 +99,7 @@ func (c *Config) setDefaults() error {
 		c.BackoffMax = max(DefaultBackoffMax, c.BackoffMin)
 	}
 	if c.Loops <= 0 {
-		c.Loops = DefaultLoops()
+		c.Loops, c.paired = DefaultLoops(), true
 	}
 	if c.WakeGrid == 0 {
 		c.WakeGrid = DefaultWakeGrid
@@ -111,9 +116,11 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// DefaultLoops is one event loop per two CPUs (GOMAXPROCS), at least one.
-// Each loop wakes on its own for its share of every grid step, and paced
-// load costs wake-ups more than work: on 2 cores one loop measured about
-// 30% less CPU per SHAKE than two, for agent and server alike
-// (bench_results.txt), while one loop still carries 40,000 SHAKE/s.
-func DefaultLoops() int { return max((runtime.GOMAXPROCS(0)+1)/2, 1) }
+// DefaultLoops is one event loop per CPU (GOMAXPROCS). Paced load costs
+// wake-ups more than work, and each loop wakes on its own for its share of
+// every grid step: on 2 cores one loop measured about 30% less CPU per
+// SHAKE than two at 10,000 SHAKE/s, and two kept to the target at 60,000/s
+// where one fell behind (bench_results.txt). So default loops come in pairs
+// that one thread runs while it has time to spare, and that split when it
+// has not.
+func DefaultLoops() int { return max(runtime.GOMAXPROCS(0), 1) }

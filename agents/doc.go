@@ -5,7 +5,8 @@
 // ledger and hands out per-second windows of counters and HdrHistograms.
 //
 // Connections are non-blocking sockets driven by a few epoll loops (one per
-// core), each owning its users outright: per-connection state is a small
+// core, run two to a thread while lightly loaded: pair.go), each owning its
+// users outright: per-connection state is a small
 // struct in a slice, not a goroutine with a stack and a buffered reader, so
 // an agent holds a connection in well under 4 KiB. Each loop paces its own
 // users' fires from absolute time with a timerfd, never one timer per user.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -43,6 +45,12 @@ type Engine struct {
 	journal *ledger.Journal
 	loops   []*loop
 	asm     *assembler
+	// gridOff places this agent's wake grid within a step, from its name:
+	// agents on one clock would otherwise all fire at the same instants,
+	// and their servers take every step's SHAKEs in one burst.
+	gridOff int64
+	// handovers counts pairs of loops merging or splitting (pair.go).
+	handovers atomic.Int64
 
 	opMu sync.Mutex // serializes Connect, Disconnect, Users and Close
 
@@ -125,16 +133,28 @@ func New(cfg Config) (*Engine, error) {
 		e.log.Info("resumed counters", "users", len(e.retired), "checkpoint_ms", cp.T, "journal_records", len(rp.Records))
 	}
 
+	if g := int64(cfg.WakeGrid); g > 0 {
+		h := fnv.New64a()
+		h.Write([]byte(cfg.Name))
+		e.gridOff = int64(h.Sum64() % uint64(g))
+	}
 	base := cfg.Now() / int64(time.Second)
 	e.asm = newAssembler(cfg.Name, cfg.Loops, cfg.WindowBacklog)
 	for i := 0; i < cfg.Loops; i++ {
 		l, err := newLoop(e, i, base)
 		if err != nil {
-			e.stopLoops()
+			e.closeLoops()
 			j.Close()
 			return nil, err
 		}
 		e.loops = append(e.loops, l)
+	}
+	if cfg.paired {
+		if err := pairLoops(e.loops); err != nil {
+			e.closeLoops()
+			j.Close()
+			return nil, fmt.Errorf("pairing loops: %w", err)
+		}
 	}
 	for _, l := range e.loops {
 		go l.run()
@@ -327,6 +347,13 @@ func (e *Engine) Close() error {
 	}
 	e.cp.close()
 	return err
+}
+
+// closeLoops releases loops that were never started.
+func (e *Engine) closeLoops() {
+	for _, l := range e.loops {
+		l.closeFds()
+	}
 }
 
 // stopLoops waits for every loop to exit.

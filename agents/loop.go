@@ -69,6 +69,7 @@ type loop struct {
 	done     chan struct{}
 	quit     bool  // set by a command; the loop exits after the iteration
 	armed    int64 // when the timer is set to expire; in the past once it has
+	due      int64 // when step wants to run next (on the grid), once it parks
 	more     bool  // a read filled the buffer: the socket may hold more
 	// sockWake: readable sockets wake the loop. Off while the timer will
 	// wake it within a grid step anyway: reads then wait for that wake-up
@@ -117,6 +118,18 @@ type loop struct {
 	rbuf   []byte
 	wbuf   []byte
 	events []unix.EpollEvent
+
+	// Pairing (pair.go): a host runs its guest while they are merged.
+	host, guest *loop
+	merged      atomic.Bool   // guest: its host runs it
+	wantMerge   atomic.Bool   // guest: its host asks it to hand itself over
+	resume      chan struct{} // guest: its own goroutine runs it again
+	busyPM      atomic.Uint32 // guest: busy share of its last window, in ‰
+	meter       meter
+	streak      int        // host: windows in a row past its mode's threshold
+	guestGone   bool       // host: the guest stopped while merged
+	pairMu      sync.Mutex // host: guards hostGone against a merge
+	hostGone    bool       // host: it has stopped running
 }
 
 func newLoop(e *Engine, id int, base int64) (*loop, error) {
@@ -124,6 +137,7 @@ func newLoop(e *Engine, id int, base int64) (*loop, error) {
 		opens: make(map[openKey]int64), opening: make(map[openKey]struct{}), reopen: make(map[uint32][]uint32), rbuf: make([]byte, readBufLen),
 		wbuf: make([]byte, 0, wire.MaxFrameLen), events: make([]unix.EpollEvent, 256)}
 	l.wins.init(base)
+	l.nextSweep = e.cfg.Now() + int64(sweepEvery)
 	for _, ep := range e.servers {
 		ep.sa = cloneSockaddr(ep.sa)
 		l.servers = append(l.servers, ep)
@@ -238,8 +252,11 @@ func (l *loop) run() {
 		l.mu.Unlock()
 		l.closeFds()
 	}()
-	l.nextSweep = l.now() + int64(sweepEvery)
-	if err := l.poll.Run(l.step); err != nil {
+	run := l.runHost
+	if l.host != nil {
+		run = l.runGuest
+	}
+	if err := run(); err != nil {
 		l.e.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
 	}
 }
@@ -285,16 +302,27 @@ func (l *loop) step() (stop bool) {
 		if d <= now {
 			continue
 		}
-		l.arm(d, now)
-		// Within a grid step the timer wakes the loop anyway: answers
-		// arriving meanwhile are read then, not each on a wake-up of its
-		// own. Switching back on reports sockets already readable.
-		if err := l.setSockWake(l.e.cfg.WakeGrid <= 0 || l.armed-now > int64(l.e.cfg.WakeGrid)); err != nil {
-			l.e.log.Error("epoll ctl failed; loop stops", "loop", l.id, "err", err)
-			return true
-		}
+		// Its runner parks it (park), with a merged guest's.
+		l.due = l.onGrid(d)
 		return false
 	}
+}
+
+// park arms the timer for d, when the goroutine running this loop (and
+// maybe its guest) next wakes, and says whether readable sockets must wake
+// it before then: within a grid step the timer wakes it anyway, and answers
+// arriving meanwhile are read then, not each on a wake-up of its own.
+// Switching back on reports sockets already readable. It reports false
+// when the loop must stop.
+func (l *loop) park(d int64, timer bool) bool {
+	if timer {
+		l.arm(d)
+	}
+	if err := l.setSockWake(l.e.cfg.WakeGrid <= 0 || d-l.now() > int64(l.e.cfg.WakeGrid)); err != nil {
+		l.e.log.Error("epoll ctl failed; loop stops", "loop", l.id, "err", err)
+		return false
+	}
+	return true
 }
 
 // setSockWake makes the sockets' set, a member of the set the loop parks
@@ -311,18 +339,23 @@ func (l *loop) setSockWake(on bool) error {
 	return nil
 }
 
-// arm sets the timer for the first step of the loop's wake grid at or
-// after d, unless it is set for that already. The grid is offset per loop
-// so that loops do not all wake at once.
-func (l *loop) arm(d, now int64) {
+// onGrid is the first step of the loop's wake grid at or after d. The grid
+// is offset per loop so that loops do not all wake at once.
+func (l *loop) onGrid(d int64) int64 {
 	if g := int64(l.e.cfg.WakeGrid); g > 0 {
-		off := g * int64(l.id) / int64(l.e.cfg.Loops)
+		off := (l.e.gridOff + g*int64(l.gridSlot())/int64(l.e.cfg.Loops)) % g
 		d = (d-off+g-1)/g*g + off
 	}
+	return d
+}
+
+// arm sets the timer for d, unless it is set for that already.
+func (l *loop) arm(d int64) {
+	now := l.now()
 	if l.armed == d && d > now {
 		return
 	}
-	if err := netpoll.TimerSet(l.tfd, d-now); err != nil {
+	if err := netpoll.TimerSet(l.tfd, max(d-now, 1)); err != nil {
 		l.e.log.Error("timerfd", "err", err)
 		return
 	}
