@@ -25,15 +25,15 @@ import (
 var (
 	meterWindow = 200 * time.Millisecond
 	// Merged: the host's thread busy more than this share of splitAfter
-	// windows in a row splits the pair. Measured on 2 cores, a merged pair
-	// is busy about 15% at 5,000 SHAKE/s, 20% at 10,000/s and 30% at
-	// 20,000/s on a quiet box.
-	splitAbove = 0.5
+	// windows in a row splits the pair. On 2 cores a merged pair was busy
+	// about 20% at 10,000 SHAKE/s, 35-40% at 20,000/s and 60-70% at
+	// 40,000/s, where it kept up; at 60,000/s it fell behind.
+	splitAbove = 0.85
 	splitAfter = 2
 	// Split: both loops together busy less than this share of mergeAfter
 	// windows in a row merge it again. Split costs more per SHAKE than
 	// merged, so the pair does not flap between the two.
-	mergeBelow = 0.3
+	mergeBelow = 0.5
 	mergeAfter = 10
 )
 
