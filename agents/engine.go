@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,8 +48,6 @@ type Engine struct {
 	// agents on one clock would otherwise all fire at the same instants,
 	// and their servers take every step's SHAKEs in one burst.
 	gridOff int64
-	// handovers counts pairs of loops merging or splitting (pair.go).
-	handovers atomic.Int64
 
 	opMu sync.Mutex // serializes Connect, Disconnect, Users and Close
 

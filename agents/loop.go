@@ -119,17 +119,10 @@ type loop struct {
 	wbuf   []byte
 	events []unix.EpollEvent
 
-	// Pairing (pair.go): a host runs its guest while they are merged.
-	host, guest *loop
-	merged      atomic.Bool   // guest: its host runs it
-	wantMerge   atomic.Bool   // guest: its host asks it to hand itself over
-	resume      chan struct{} // guest: its own goroutine runs it again
-	busyPM      atomic.Uint32 // guest: busy share of its last window, in ‰
-	meter       meter
-	streak      int        // host: windows in a row past its mode's threshold
-	guestGone   bool       // host: the guest stopped while merged
-	pairMu      sync.Mutex // host: guards hostGone against a merge
-	hostGone    bool       // host: it has stopped running
+	// Pairing (pair.go): a pair runs two loops on one goroutine while
+	// that has time to spare.
+	pair    *netpoll.Pair
+	guestOf *loop // the host of this loop when it is a pair's guest
 }
 
 func newLoop(e *Engine, id int, base int64) (*loop, error) {
@@ -252,11 +245,7 @@ func (l *loop) run() {
 		l.mu.Unlock()
 		l.closeFds()
 	}()
-	run := l.runHost
-	if l.host != nil {
-		run = l.runGuest
-	}
-	if err := run(); err != nil {
+	if err := l.runLoop(); err != nil {
 		l.e.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
 	}
 }
@@ -316,9 +305,17 @@ func (l *loop) step() (stop bool) {
 // when the loop must stop.
 func (l *loop) park(d int64, timer bool) bool {
 	if timer {
-		l.arm(d)
+		if d < 0 {
+			// A merged guest's: its host's timer wakes for both.
+			if err := netpoll.TimerSet(l.tfd, 0); err != nil {
+				l.e.log.Error("timerfd", "err", err)
+			}
+			l.armed = 0
+		} else {
+			l.arm(d)
+		}
 	}
-	if err := l.setSockWake(l.e.cfg.WakeGrid <= 0 || d-l.now() > int64(l.e.cfg.WakeGrid)); err != nil {
+	if err := l.setSockWake(d < 0 || l.e.cfg.WakeGrid <= 0 || d-l.now() > int64(l.e.cfg.WakeGrid)); err != nil {
 		l.e.log.Error("epoll ctl failed; loop stops", "loop", l.id, "err", err)
 		return false
 	}

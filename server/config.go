@@ -50,9 +50,11 @@ type Config struct {
 	Logger       *slog.Logger  // slog.Default() when nil
 
 	// Loops is the number of event loops that read, answer and write the
-	// connections (each works Sets/Loops SETs); DefaultLoops() when 0, at
-	// most Sets.
-	Loops int
+	// connections (each works Sets/Loops SETs), at most Sets, each on a
+	// thread of its own. When 0, one per CPU (DefaultLoops), run two to a
+	// thread while lightly loaded (netpoll.Pair).
+	Loops  int
+	paired bool
 	// WakeGrid coalesces a busy loop's wake-ups onto a grid of this step:
 	// once requests arrive more often than every other step, the loop
 	// stops waking for each arrival and reads what arrived at each step
@@ -100,7 +102,7 @@ func (c *Config) fill() error {
 		return fmt.Errorf("server: wake grid %v out of range [0, 1s]", c.WakeGrid)
 	}
 	if c.Loops <= 0 {
-		c.Loops = DefaultLoops()
+		c.Loops, c.paired = DefaultLoops(), true
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
@@ -187,9 +189,10 @@ func (r UIDRange) String() string {
 	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
 }
 
-// DefaultLoops is one event loop per two CPUs (GOMAXPROCS), at least one.
-// Under paced load every loop wakes for its share of each burst of
-// arrivals, and on this kind of load a wake-up costs more than the
-// requests it serves: on 2 cores one loop measured about 30% less CPU per
-// SHAKE than two (bench_results.txt). One loop answers some 60,000 SHAKE/s.
-func DefaultLoops() int { return max((runtime.GOMAXPROCS(0)+1)/2, 1) }
+// DefaultLoops is one event loop per CPU (GOMAXPROCS). Under paced load
+// every loop wakes for its share of each burst of arrivals, and a wake-up
+// costs more than the requests it serves: on 2 cores one loop measured
+// about 30% less CPU per SHAKE than two (bench_results.txt), but one loop
+// is one thread, which saturates near 60,000 SHAKE/s. So default loops
+// come in pairs that one thread runs while it has time to spare.
+func DefaultLoops() int { return max(runtime.GOMAXPROCS(0), 1) }

@@ -96,6 +96,34 @@ type loop struct {
 	sockWake bool
 	lastRead int64 // when an iteration last read requests (l.now's scale)
 	pevents  []unix.EpollEvent
+
+	// A pair runs two loops on one goroutine while that has time to spare.
+	pair    *netpoll.Pair
+	guestOf *loop // the host of this loop when it is a pair's guest
+}
+
+// The netpoll.Loop of a loop. It arms its own timer (step), so a pair's
+// host wakes for its guest's through the guest's poll set, a member of
+// its own.
+func (l *loop) Poller() *netpoll.Poller        { return l.poll }
+func (l *loop) Step() bool                     { return l.step() }
+func (l *loop) Due() int64                     { return -1 }
+func (l *loop) Park(at int64, timer bool) bool { return true }
+func (l *loop) Wake()                          { l.wake() }
+
+// pairLoops makes each even loop the host of the next, merged from the
+// start: a server begins idle.
+func pairLoops(loops []*loop) error {
+	for j := 0; j+1 < len(loops); j += 2 {
+		h, g := loops[j], loops[j+1]
+		p, err := netpoll.NewPair(h, g, h.srv.log)
+		if err != nil {
+			return fmt.Errorf("server: pairing loops: %w", err)
+		}
+		h.pair, g.pair = p, p
+		g.guestOf = h
+	}
+	return nil
 }
 
 func newLoop(s *Server, id int) (*loop, error) {
@@ -203,7 +231,16 @@ func (l *loop) tick() {
 func (l *loop) run() {
 	defer l.srv.wg.Done()
 	defer l.stop()
-	if err := l.poll.Run(l.step); err != nil {
+	var err error
+	switch {
+	case l.pair == nil:
+		err = netpoll.RunAlone(l)
+	case l.guestOf != nil:
+		err = l.pair.RunGuest()
+	default:
+		err = l.pair.RunHost()
+	}
+	if err != nil {
 		l.srv.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
 	}
 }

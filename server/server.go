@@ -147,6 +147,15 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if cfg.paired {
+		if err := pairLoops(s.loops); err != nil {
+			for _, l := range s.loops {
+				l.closeFds()
+			}
+			j.Close()
+			return nil, err
+		}
+	}
 	for i, w := range s.sets {
 		l := s.loops[i%len(s.loops)]
 		w.loop = l

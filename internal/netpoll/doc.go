@@ -10,5 +10,8 @@
 // sysmon goes quiet. Likewise entersyscall, around every ordinary system
 // call, wakes a sleeping sysmon; calls that cannot block need none of it.
 //
+// Pair runs two such loops on one goroutine while it has time to spare,
+// and on two once it has not.
+//
 // It imports nothing of hbctl.
 package netpoll
