@@ -179,6 +179,8 @@ func (p *Pair) release() {
 	}
 	p.streak = 0
 	p.handovers.Add(1)
+	// Busy until the guest has measured a window of its own.
+	p.guestBusy.Store(1000)
 	p.merged.Store(false)
 	p.resume <- struct{}{}
 }
@@ -194,6 +196,7 @@ func (p *Pair) RunGuest() error {
 		if p.guestStopped {
 			return nil
 		}
+		p.guestMeter = meter{}
 		for merged := false; !merged; {
 			if err := g.Poller().Run(p.guestStep); err != nil || p.guestStopped {
 				return err
