@@ -128,7 +128,7 @@ func pairLoops(loops []*loop) error {
 
 func newLoop(s *Server, id int) (*loop, error) {
 	l := &loop{srv: s, id: id, ep: -1, efd: -1, tfd: -1, sockWake: true,
-		events: make([]unix.EpollEvent, loopEvents), pevents: make([]unix.EpollEvent, 3), rbuf: make([]byte, loopReadBuf)}
+		events: make([]unix.EpollEvent, loopEvents), pevents: make([]unix.EpollEvent, 8), rbuf: make([]byte, loopReadBuf)}
 	var err error
 	if l.poll, err = netpoll.New(); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -253,8 +253,12 @@ func (l *loop) run() {
 func (l *loop) step() (stop bool) {
 	single := l.ep == l.poll.FD()
 	for {
-		if !single {
-			m, err := netpoll.Poll(l.poll.FD(), l.pevents)
+		// The parked-on set's members: efd, tfd, ep and, in a pair's host,
+		// the guest's set. Polled until fewer than a batch come back, for a
+		// member left ready is not reported again.
+		for m := len(l.pevents); !single && m == len(l.pevents); {
+			var err error
+			m, err = netpoll.Poll(l.poll.FD(), l.pevents)
 			if err != nil && err != unix.EINTR {
 				l.srv.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
 				return true
@@ -345,7 +349,11 @@ func (l *loop) onTag(tag int32) (stop bool) {
 // nextStep is the loop's next grid step after now; the loops' grids are
 // offset so that they do not all wake at once.
 func (l *loop) nextStep(g int64) int64 {
-	off := g * int64(l.id) / int64(len(l.srv.loops))
+	slot := l.id
+	if l.guestOf != nil && l.pair.Merged() {
+		slot = l.guestOf.id // one wake-up serves both
+	}
+	off := g * int64(slot) / int64(len(l.srv.loops))
 	return ((l.now-off)/g+1)*g + off
 }
 

@@ -73,16 +73,19 @@ type Pair struct {
 	handovers atomic.Int64
 
 	// The host's goroutine's.
-	hostMeter meter
-	streak    int  // windows in a row past the threshold of the mode
-	guestGone bool // the guest stopped while merged
+	hostMeter   meter
+	streak      int  // windows in a row past the threshold of the mode
+	guestHalted bool // the guest stopped while merged
 
 	// The guest's goroutine's, and the host's while merged.
 	guestMeter   meter
 	guestStopped bool
 
-	mu       sync.Mutex // guards hostGone against a merge
-	hostGone bool
+	// mu orders each loop's exit against the other's wake-ups, which must
+	// not write to descriptors its owner may have closed.
+	mu        sync.Mutex
+	hostGone  bool
+	guestGone bool // RunGuest has returned
 }
 
 const tagGuest int32 = -100 // the guest's poll set in its host's
@@ -110,7 +113,7 @@ func (p *Pair) RunHost() error {
 	err := p.host.Poller().Run(p.hostStep)
 	p.mu.Lock()
 	p.hostGone = true
-	if !p.guestGone && p.merged.Load() {
+	if !p.guestHalted && p.merged.Load() {
 		p.release() // it stops on its own
 	}
 	p.mu.Unlock()
@@ -121,21 +124,21 @@ func (p *Pair) hostStep() bool {
 	t0 := monotonic()
 	stop := p.host.Step()
 	at := p.host.Due()
-	if !p.guestGone && p.merged.Load() {
+	if !p.guestHalted && p.merged.Load() {
 		g := p.guest
 		if g.Step() {
-			p.guestGone = true
+			p.guestHalted = true
 		} else {
 			at = earliest(at, g.Due())
-			p.guestGone = !g.Park(at, false)
+			p.guestHalted = !g.Park(at, false)
 		}
-		if p.guestGone {
+		if p.guestHalted {
 			p.guestStopped = true // its goroutine sees this after resume
 			p.release()
 		}
 	}
 	stop = stop || !p.host.Park(at, true)
-	if !p.guestGone && p.hostMeter.add(t0, monotonic()) {
+	if !p.guestHalted && p.hostMeter.add(t0, monotonic()) {
 		p.decide()
 	}
 	return stop
@@ -167,8 +170,12 @@ func (p *Pair) decide() {
 	if p.streak >= MergeAfter {
 		p.log.Debug("loops merge", "busy", both)
 		p.streak = 0
-		p.wantMerge.Store(true)
-		p.guest.Wake()
+		p.mu.Lock()
+		if !p.guestGone {
+			p.wantMerge.Store(true)
+			p.guest.Wake()
+		}
+		p.mu.Unlock()
 	}
 }
 
@@ -190,6 +197,11 @@ func (p *Pair) release() {
 // one token on resume, taken once: the guest begins merged, and waits for
 // a token after each merge, however soon the host hands it back.
 func (p *Pair) RunGuest() error {
+	defer func() {
+		p.mu.Lock()
+		p.guestGone = true
+		p.mu.Unlock()
+	}()
 	g := p.guest
 	for {
 		<-p.resume
@@ -215,11 +227,11 @@ func (p *Pair) RunGuest() error {
 					p.merged.Store(true)
 					p.handovers.Add(1)
 					merged = true
+					p.host.Wake()
 				}
 			}
 			p.mu.Unlock()
 		}
-		p.host.Wake()
 	}
 }
 
