@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hbctl/hbctl/coordinator/schedule"
+	"github.com/hbctl/hbctl/internal/netpoll"
 	"github.com/hbctl/hbctl/server/ledger"
 	"github.com/hbctl/hbctl/telemetry"
 )
@@ -147,10 +148,14 @@ func New(cfg Config) (*Engine, error) {
 		e.loops = append(e.loops, l)
 	}
 	if cfg.paired {
-		if err := pairLoops(e.loops); err != nil {
+		pairs, err := netpoll.PairUp(e.loops, e.log)
+		if err != nil {
 			e.closeLoops()
 			j.Close()
-			return nil, fmt.Errorf("pairing loops: %w", err)
+			return nil, err
+		}
+		for i, l := range e.loops {
+			l.pair = pairs[i]
 		}
 	}
 	for _, l := range e.loops {

@@ -119,10 +119,9 @@ type loop struct {
 	wbuf   []byte
 	events []unix.EpollEvent
 
-	// Pairing (pair.go): a pair runs two loops on one goroutine while
-	// that has time to spare.
-	pair    *netpoll.Pair
-	guestOf *loop // the host of this loop when it is a pair's guest
+	// pair runs two loops on one goroutine while that has time to spare;
+	// nil when this loop runs alone.
+	pair *netpoll.Pair
 }
 
 func newLoop(e *Engine, id int, base int64) (*loop, error) {
@@ -245,7 +244,7 @@ func (l *loop) run() {
 		l.mu.Unlock()
 		l.closeFds()
 	}()
-	if err := l.runLoop(); err != nil {
+	if err := netpoll.Run(l, l.pair); err != nil {
 		l.e.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
 	}
 }
@@ -340,7 +339,7 @@ func (l *loop) setSockWake(on bool) error {
 // is offset per loop so that loops do not all wake at once.
 func (l *loop) onGrid(d int64) int64 {
 	if g := int64(l.e.cfg.WakeGrid); g > 0 {
-		off := (l.e.gridOff + g*int64(l.gridSlot())/int64(l.e.cfg.Loops)) % g
+		off := (l.e.gridOff + g*int64(netpoll.GridSlot(l.id, l.pair))/int64(l.e.cfg.Loops)) % g
 		d = (d-off+g-1)/g*g + off
 	}
 	return d

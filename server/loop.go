@@ -97,9 +97,9 @@ type loop struct {
 	lastRead int64 // when an iteration last read requests (l.now's scale)
 	pevents  []unix.EpollEvent
 
-	// A pair runs two loops on one goroutine while that has time to spare.
-	pair    *netpoll.Pair
-	guestOf *loop // the host of this loop when it is a pair's guest
+	// pair runs two loops on one goroutine while that has time to spare;
+	// nil when this loop runs alone.
+	pair *netpoll.Pair
 }
 
 // The netpoll.Loop of a loop. It arms its own timer (step), so a pair's
@@ -110,21 +110,6 @@ func (l *loop) Step() bool                     { return l.step() }
 func (l *loop) Due() int64                     { return -1 }
 func (l *loop) Park(at int64, timer bool) bool { return true }
 func (l *loop) Wake()                          { l.wake() }
-
-// pairLoops makes each even loop the host of the next, merged from the
-// start: a server begins idle.
-func pairLoops(loops []*loop) error {
-	for j := 0; j+1 < len(loops); j += 2 {
-		h, g := loops[j], loops[j+1]
-		p, err := netpoll.NewPair(h, g, h.srv.log)
-		if err != nil {
-			return fmt.Errorf("server: pairing loops: %w", err)
-		}
-		h.pair, g.pair = p, p
-		g.guestOf = h
-	}
-	return nil
-}
 
 func newLoop(s *Server, id int) (*loop, error) {
 	l := &loop{srv: s, id: id, ep: -1, efd: -1, tfd: -1, sockWake: true,
@@ -231,16 +216,7 @@ func (l *loop) tick() {
 func (l *loop) run() {
 	defer l.srv.wg.Done()
 	defer l.stop()
-	var err error
-	switch {
-	case l.pair == nil:
-		err = netpoll.RunAlone(l)
-	case l.guestOf != nil:
-		err = l.pair.RunGuest()
-	default:
-		err = l.pair.RunHost()
-	}
-	if err != nil {
+	if err := netpoll.Run(l, l.pair); err != nil {
 		l.srv.log.Error("epoll wait failed; loop stops", "loop", l.id, "err", err)
 	}
 }
@@ -349,11 +325,7 @@ func (l *loop) onTag(tag int32) (stop bool) {
 // nextStep is the loop's next grid step after now; the loops' grids are
 // offset so that they do not all wake at once.
 func (l *loop) nextStep(g int64) int64 {
-	slot := l.id
-	if l.guestOf != nil && l.pair.Merged() {
-		slot = l.guestOf.id // one wake-up serves both
-	}
-	off := g * int64(slot) / int64(len(l.srv.loops))
+	off := g * int64(netpoll.GridSlot(l.id, l.pair)) / int64(len(l.srv.loops))
 	return ((l.now-off)/g+1)*g + off
 }
 

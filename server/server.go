@@ -16,6 +16,7 @@ import (
 
 	"github.com/hbctl/hbctl/internal/durable"
 	"github.com/hbctl/hbctl/internal/httpserve"
+	"github.com/hbctl/hbctl/internal/netpoll"
 	"github.com/hbctl/hbctl/server/ledger"
 )
 
@@ -148,12 +149,16 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.paired {
-		if err := pairLoops(s.loops); err != nil {
+		pairs, err := netpoll.PairUp(s.loops, s.log)
+		if err != nil {
 			for _, l := range s.loops {
 				l.closeFds()
 			}
 			j.Close()
-			return nil, err
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		for i, l := range s.loops {
+			l.pair = pairs[i]
 		}
 	}
 	for i, w := range s.sets {

@@ -1,6 +1,7 @@
 package netpoll
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,42 @@ type Loop interface {
 	Wake()
 }
 
+// PairUp pairs loops two by two, each even one the host of the next, and
+// returns each loop's Pair: nil for an odd one out, which runs alone.
+func PairUp[L Loop](loops []L, log *slog.Logger) ([]*Pair, error) {
+	pairs := make([]*Pair, len(loops))
+	for j := 0; j+1 < len(loops); j += 2 {
+		p, err := NewPair(loops[j], loops[j+1], log)
+		if err != nil {
+			return nil, fmt.Errorf("pairing loops: %w", err)
+		}
+		pairs[j], pairs[j+1] = p, p
+	}
+	return pairs, nil
+}
+
+// Run runs l on the calling goroutine until it stops: alone when p is nil,
+// otherwise as p's host or guest, whichever l is.
+func Run(l Loop, p *Pair) error {
+	switch {
+	case p == nil:
+		return RunAlone(l)
+	case l == p.guest:
+		return p.RunGuest()
+	default:
+		return p.RunHost()
+	}
+}
+
+// GridSlot is the place on a wake grid of loop id (of PairUp's loops, p
+// its pair): its host's while merged, so that one wake-up serves both.
+func GridSlot(id int, p *Pair) int {
+	if p != nil && p.Merged() {
+		return id &^ 1
+	}
+	return id
+}
+
 // RunAlone runs l on the calling goroutine until it stops.
 func RunAlone(l Loop) error {
 	return l.Poller().Run(func() bool { return l.Step() || !l.Park(l.Due(), true) })
@@ -73,13 +110,12 @@ type Pair struct {
 	handovers atomic.Int64
 
 	// The host's goroutine's.
-	hostMeter   meter
-	streak      int  // windows in a row past the threshold of the mode
-	guestHalted bool // the guest stopped while merged
+	hostMeter meter
+	streak    int // windows in a row past the threshold of the mode
 
 	// The guest's goroutine's, and the host's while merged.
 	guestMeter   meter
-	guestStopped bool
+	guestStopped bool // once set while merged, merged is never set again
 
 	// mu orders each loop's exit against the other's wake-ups, which must
 	// not write to descriptors its owner may have closed.
@@ -113,7 +149,7 @@ func (p *Pair) RunHost() error {
 	err := p.host.Poller().Run(p.hostStep)
 	p.mu.Lock()
 	p.hostGone = true
-	if !p.guestHalted && p.merged.Load() {
+	if p.merged.Load() {
 		p.release() // it stops on its own
 	}
 	p.mu.Unlock()
@@ -124,21 +160,20 @@ func (p *Pair) hostStep() bool {
 	t0 := monotonic()
 	stop := p.host.Step()
 	at := p.host.Due()
-	if !p.guestHalted && p.merged.Load() {
+	if p.merged.Load() {
 		g := p.guest
 		if g.Step() {
-			p.guestHalted = true
+			p.guestStopped = true
 		} else {
 			at = earliest(at, g.Due())
-			p.guestHalted = !g.Park(at, false)
+			p.guestStopped = !g.Park(at, false)
 		}
-		if p.guestHalted {
-			p.guestStopped = true // its goroutine sees this after resume
-			p.release()
+		if p.guestStopped {
+			p.release() // its goroutine sees guestStopped and ends
 		}
 	}
 	stop = stop || !p.host.Park(at, true)
-	if !p.guestHalted && p.hostMeter.add(t0, monotonic()) {
+	if p.hostMeter.add(t0, monotonic()) {
 		p.decide()
 	}
 	return stop

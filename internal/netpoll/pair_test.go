@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hbctl/hbctl/internal/testwait"
 )
 
 // evLoop is a Loop over one eventfd: every wake-up is counted once.
@@ -116,13 +118,9 @@ func TestPairHandsOverWithoutLoss(t *testing.T) {
 			}()
 		}
 		senders.Wait()
-		deadline := time.Now().Add(20 * time.Second)
-		for h.pending.Load() != 0 || g.pending.Load() != 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("wake-ups not seen: host %d, guest %d", h.pending.Load(), g.pending.Load())
-			}
-			time.Sleep(time.Millisecond)
-		}
+		testwait.For(t, 20*time.Second, "every wake-up seen by its loop", func() bool {
+			return h.pending.Load() == 0 && g.pending.Load() == 0
+		})
 		if p.Handovers() < 10 {
 			t.Errorf("%d hand-overs: the pair did not merge and split", p.Handovers())
 		}
