@@ -1,6 +1,8 @@
 package agents
 
 import (
+	"time"
+
 	"github.com/hbctl/hbctl/internal/netpoll"
 )
 
@@ -12,3 +14,13 @@ func (l *loop) Step() bool                     { return l.step() }
 func (l *loop) Due() int64                     { return l.due }
 func (l *loop) Park(at int64, timer bool) bool { return l.park(at, timer) }
 func (l *loop) Wake()                          { l.wake() }
+
+// NapFor: due within a grid step, the loop parks with its sockets muted
+// (park) and waits for nothing but the time.
+func (l *loop) NapFor(at int64) time.Duration {
+	g := int64(l.e.cfg.WakeGrid)
+	if d := at - l.now(); g > 0 && d > 0 && d <= g {
+		return time.Duration(d)
+	}
+	return 0
+}

@@ -111,6 +111,9 @@ func (l *loop) Due() int64                     { return -1 }
 func (l *loop) Park(at int64, timer bool) bool { return true }
 func (l *loop) Wake()                          { l.wake() }
 
+// NapFor: never, a server waits for its sockets.
+func (l *loop) NapFor(int64) time.Duration { return 0 }
+
 func newLoop(s *Server, id int) (*loop, error) {
 	l := &loop{srv: s, id: id, ep: -1, efd: -1, tfd: -1, sockWake: true,
 		events: make([]unix.EpollEvent, loopEvents), pevents: make([]unix.EpollEvent, 8), rbuf: make([]byte, loopReadBuf)}

@@ -10,6 +10,11 @@
 // sysmon goes quiet. Likewise entersyscall, around every ordinary system
 // call, wakes a sleeping sysmon; calls that cannot block need none of it.
 //
+// A loop due again within a step of its wake grid, waiting for nothing
+// but the time, naps instead (Sleep): it sleeps holding its P, which costs
+// one system call where a park and a wake-up through the runtime cost two
+// epoll_waits and the scheduler's search for work.
+//
 // Pair runs two such loops on one goroutine while it has time to spare,
 // and on two once it has not.
 //

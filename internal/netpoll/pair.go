@@ -52,6 +52,10 @@ type Loop interface {
 	// runs it wakes (at < 0: until something is ready), and arms its timer
 	// for at when timer is set. False stops the loop.
 	Park(at int64, timer bool) bool
+	// NapFor is how long the goroutine running the loop may sleep, from
+	// now until at, without watching the loop's Poller (see Sleep): zero
+	// when something else than the time may need the loop before at.
+	NapFor(at int64) time.Duration
 	// Wake makes the loop's Poller readable.
 	Wake()
 }
@@ -94,7 +98,26 @@ func GridSlot(id int, p *Pair) int {
 
 // RunAlone runs l on the calling goroutine until it stops.
 func RunAlone(l Loop) error {
-	return l.Poller().Run(func() bool { return l.Step() || !l.Park(l.Due(), true) })
+	return runSteps(l.Poller(), func() (bool, time.Duration) {
+		if l.Step() {
+			return true, 0
+		}
+		at := l.Due()
+		d := napFor(l, at)
+		return !l.Park(at, d == 0), d
+	})
+}
+
+// napFor is how long l's goroutine naps until at instead of parking: zero
+// when it parks.
+func napFor(l Loop, at int64) time.Duration {
+	if at < 0 {
+		return 0
+	}
+	if d := l.NapFor(at); takeNap(d) {
+		return d
+	}
+	return 0
 }
 
 // Pair runs two loops on one goroutine while that has time to spare, and
@@ -146,7 +169,7 @@ func (p *Pair) Handovers() int64 { return p.handovers.Load() }
 // RunHost runs the host, and the guest while merged, until the host stops.
 // The guest's goroutine must be in RunGuest.
 func (p *Pair) RunHost() error {
-	err := p.host.Poller().Run(p.hostStep)
+	err := runSteps(p.host.Poller(), p.hostStep)
 	p.mu.Lock()
 	p.hostGone = true
 	if p.merged.Load() {
@@ -156,9 +179,9 @@ func (p *Pair) RunHost() error {
 	return err
 }
 
-func (p *Pair) hostStep() bool {
+func (p *Pair) hostStep() (stop bool, nap time.Duration) {
 	t0 := monotonic()
-	stop := p.host.Step()
+	stop = p.host.Step()
 	at := p.host.Due()
 	if p.merged.Load() {
 		g := p.guest
@@ -172,11 +195,19 @@ func (p *Pair) hostStep() bool {
 			p.release() // its goroutine sees guestStopped and ends
 		}
 	}
-	stop = stop || !p.host.Park(at, true)
+	if !stop {
+		// The guest's sockets, muted or not by its Park, follow the host's.
+		nap = napFor(p.host, at)
+		stop = !p.host.Park(at, nap == 0)
+	}
 	if p.hostMeter.add(t0, monotonic()) {
 		p.decide()
 	}
-	return stop
+	if stop && nap > 0 {
+		napping.Add(-1)
+		nap = 0
+	}
+	return stop, nap
 }
 
 // decide splits or merges the pair after a window of the host's meter.
@@ -245,7 +276,7 @@ func (p *Pair) RunGuest() error {
 		}
 		p.guestMeter = meter{}
 		for merged := false; !merged; {
-			if err := g.Poller().Run(p.guestStep); err != nil || p.guestStopped {
+			if err := runSteps(g.Poller(), p.guestStep); err != nil || p.guestStopped {
 				return err
 			}
 			// The host asked for it. Its events wake the host before the
@@ -270,17 +301,33 @@ func (p *Pair) RunGuest() error {
 	}
 }
 
-func (p *Pair) guestStep() bool {
+func (p *Pair) guestStep() (stop bool, nap time.Duration) {
 	g := p.guest
 	t0 := monotonic()
-	if g.Step() || !g.Park(g.Due(), true) {
+	if g.Step() {
 		p.guestStopped = true
-		return true
+		return true, 0
+	}
+	at := g.Due()
+	nap = napFor(g, at)
+	if !g.Park(at, nap == 0) {
+		if nap > 0 {
+			napping.Add(-1)
+		}
+		p.guestStopped = true
+		return true, 0
 	}
 	if p.guestMeter.add(t0, monotonic()) {
 		p.guestBusy.Store(uint32(p.guestMeter.share * 1000))
 	}
-	return p.wantMerge.Load()
+	if p.wantMerge.Load() {
+		// Back to RunGuest, which parks it for the host to run.
+		if nap > 0 {
+			napping.Add(-1)
+		}
+		return true, 0
+	}
+	return false, nap
 }
 
 // earliest is the earlier of two Due times, negative ones meaning none.

@@ -49,6 +49,7 @@ func (l *evLoop) Due() int64      { return -1 }
 func (l *evLoop) Park(int64, bool) bool {
 	return true
 }
+func (l *evLoop) NapFor(int64) time.Duration { return 0 }
 func (l *evLoop) Wake() {
 	var one = [8]byte{1}
 	unix.Write(l.efd, one[:])
