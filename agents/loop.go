@@ -118,10 +118,6 @@ type loop struct {
 	rbuf   []byte
 	wbuf   []byte
 	events []unix.EpollEvent
-	fires  [16]dueFire // fireDue's batch
-	// touched is the sum of fields read only to bring connections into the
-	// cache ahead of their use (fireDue, step); kept so the reads stay.
-	touched uint8
 
 	// pair runs two loops on one goroutine while that has time to spare;
 	// nil when this loop runs alone.
@@ -277,15 +273,6 @@ func (l *loop) step() (stop bool) {
 		if n > 0 {
 			// Receive timestamps are on the local wall clock.
 			off := now - time.Now().UnixNano()
-			// As in fireDue: every connection read first, misses overlapping.
-			touch := l.touched
-			for _, ev := range l.events[:n] {
-				if i := int(ev.Fd); i >= 0 && i < len(l.conns) {
-					c := &l.conns[i]
-					touch += c.state + uint8(c.u.None) + uint8(c.pending[c.phead])
-				}
-			}
-			l.touched = touch
 			for _, ev := range l.events[:n] {
 				l.onEvent(ev, now, off)
 			}
@@ -439,52 +426,26 @@ func (l *loop) deadline(now int64) int64 {
 // fireDue sends every fire whose intended time has come, as one batch.
 // The clock is read once per few fires: each write takes microseconds.
 func (l *loop) fireDue(now int64) {
-	for n := 0; n < maxBatch; {
-		// Up to a batch of due fires is looked up, and their connections
-		// read, before any is sent: the cache misses of the lookups and
-		// of the connections overlap instead of coming one by one, each
-		// behind a send(2) that has evicted the loop's data.
-		k := 0
-		var touch uint8
-		for ; k < len(l.fires) && n < maxBatch; k, n = k+1, n+1 {
-			f, ok := l.pc.peek(l.owned, now)
-			if !ok || f.At > now {
-				break
-			}
-			l.pc.cur.Next()
-			i, held := l.find(f.UID)
-			if !held {
-				i = -1 // a plan user this agent does not hold
-			} else {
-				c := &l.conns[i]
-				touch += c.state + uint8(c.u.Shake) + uint8(c.pending[(int(c.phead)+int(c.plen))%maxPendingCap])
-			}
-			l.fires[k] = dueFire{at: f.At, i: int32(i)}
+	for n := 0; n < maxBatch; n++ {
+		f, ok := l.pc.peek(l.owned, now)
+		if !ok || f.At > now {
+			return
 		}
-		l.touched = touch
-		for _, f := range l.fires[:k] {
-			if f.i >= 0 {
-				l.fire(int(f.i), f.at, now)
-			}
+		l.pc.cur.Next()
+		l.fire(f, now)
+		if n%16 == 15 {
+			now = l.now()
 		}
-		if k < len(l.fires) {
-			return // none was left due
-		}
-		now = l.now()
 	}
 }
 
-// dueFire is a fire of fireDue's batch: its intended time and its
-// connection's index (-1: a user not held).
-type dueFire struct {
-	at int64
-	i  int32
-}
-
-// fire sends the SHAKE of conn i intended for at.
-func (l *loop) fire(i int, at, now int64) {
+func (l *loop) fire(f schedule.Fire, now int64) {
+	i, ok := l.find(f.UID)
+	if !ok {
+		return // a plan user this agent does not hold
+	}
 	c := &l.conns[i]
-	wa := l.wins.at(at)
+	wa := l.wins.at(f.At)
 	w := &wa.c
 	w.Fires++
 	switch {
@@ -513,11 +474,11 @@ func (l *loop) fire(i int, at, now int64) {
 		return
 	}
 	c.u.Shake++
-	c.pushPending(at)
+	c.pushPending(f.At)
 	l.cgen++
-	l.expect(i, c.gen, at)
+	l.expect(i, c.gen, f.At)
 	w.Sent++
-	recordMicros(wa.late, now-at)
+	recordMicros(wa.late, now-f.At)
 }
 
 // expect queues the timeout of a SHAKE conn i (of generation gen) sent
