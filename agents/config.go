@@ -54,7 +54,8 @@ type Config struct {
 	Loops         int
 	WindowBacklog int // completed windows kept; older ones are dropped and counted
 	// WakeGrid: a loop's timer wakes it only on multiples of this step
-	// (offset per loop), so a fire is up to one step late. Negative: wake
+	// (offset per loop), so a fire is up to one step late. A loop due
+	// again within a step naps through it (netpoll.Sleep). Negative: wake
 	// at each fire's intended time.
 	WakeGrid time.Duration
 

@@ -26,7 +26,7 @@ func engineFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "backoff-on-overload", Value: true, EnvVars: []string{"HBCTL_BACKOFF_ON_OVERLOAD"},
 			Usage: "after a SHAKE_RESP 17 (overloaded) a user skips its next fire, then 2, 4 ... while overloads last; every skip is counted (--backoff-on-overload=false keeps firing)"},
 		&ucli.DurationFlag{Name: "wake-grid", Value: agents.DefaultWakeGrid, EnvVars: []string{"HBCTL_WAKE_GRID"},
-			Usage: "fires due within one `STEP` go out together on one wake-up: a fire is up to one step late, and wake-ups, which are most of an agent's CPU, fall with a longer step; 0 wakes for every fire"},
+			Usage: "fires due within one `STEP` go out together on one wake-up: a fire is up to one step late, and wake-ups, which are most of an agent's CPU, fall with a longer step; a loop due again within one step sleeps through it on its own thread, so a control command waits up to one step; 0 wakes for every fire"},
 		&ucli.IntFlag{Name: "loops", Value: 0, DefaultText: "one per CPU, two to a thread while lightly loaded", EnvVars: []string{"HBCTL_AGENT_LOOPS"},
 			Usage: "`N` event loops sharing the users, each on a thread of its own; each wakes on its own, so one loop costs least CPU at low rates and more spread the load of high ones. By default a thread runs two loops on one wake-up until it is busy 85% of the time"},
 	}
