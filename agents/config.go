@@ -55,7 +55,7 @@ type Config struct {
 	WindowBacklog int // completed windows kept; older ones are dropped and counted
 	// WakeGrid: a loop's timer wakes it only on multiples of this step
 	// (offset per loop), so a fire is up to one step late. A loop due
-	// again within a step naps through it (netpoll.Sleep). Negative: wake
+	// again within a step naps through it (internal/netpoll). Negative: wake
 	// at each fire's intended time.
 	WakeGrid time.Duration
 

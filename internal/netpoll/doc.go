@@ -11,7 +11,7 @@
 // call, wakes a sleeping sysmon; calls that cannot block need none of it.
 //
 // A loop due again within a step of its wake grid, waiting for nothing
-// but the time, naps instead (Sleep): it sleeps holding its P, which costs
+// but the time, naps instead (nap.go): it sleeps holding its P, which costs
 // one system call where a park and a wake-up through the runtime cost two
 // epoll_waits and the scheduler's search for work.
 //

@@ -21,23 +21,33 @@ import (
 //
 // A napping goroutine keeps its P, so at most GOMAXPROCS-1 nap at once:
 // another P stays free for the process's other goroutines, the network
-// poller and the timers. A nap is at most one grid step, so commands,
-// hand-overs and stops posted meanwhile wait that long at most, and a stop
-// of the world interrupts it (its signal ends clock_nanosleep with EINTR).
+// poller and the timers. A nap is at most MaxNap, so commands, hand-overs
+// and stops posted meanwhile wait that long at most, and a stop of the
+// world interrupts it (its signal ends clock_nanosleep with EINTR).
 
-// napping counts the goroutines napping or about to.
-var napping atomic.Int32
+// MaxNap bounds a nap: a longer wait parks, so that no P is held asleep
+// for long (a wake grid of 50 ms would otherwise hold one 50 ms at a time)
+// and a loop that naps wakes often enough to take the commands, hand-overs
+// and stops posted to it. A goroutine the napping loop makes runnable (a
+// command's caller, the journal's committer) runs on another P; when none
+// is free it waits until the loop parks or sysmon preempts it (10 ms).
+var MaxNap = time.Millisecond
 
-// takeNap admits a nap of d: false when d is not positive or when naps
-// would hold every P but one. A true answer must be followed by nap(d).
+// napping counts the goroutines napping or about to; napLimit is how
+// many may, GOMAXPROCS-1 as of the last runSteps (GOMAXPROCS(0) takes the
+// scheduler's lock: not once a step).
+var napping, napLimit atomic.Int32
+
+// takeNap admits a nap of d: false when d is not positive, longer than
+// MaxNap, or when naps would hold every P but one. A true answer holds a
+// slot, which runSteps gives back.
 func takeNap(d time.Duration) bool {
-	if d <= 0 {
+	if d <= 0 || d > MaxNap {
 		return false
 	}
-	limit := int32(runtime.GOMAXPROCS(0)) - 1
 	for {
 		n := napping.Load()
-		if n >= limit {
+		if n >= napLimit.Load() {
 			return false
 		}
 		if napping.CompareAndSwap(n, n+1) {
@@ -46,29 +56,32 @@ func takeNap(d time.Duration) bool {
 	}
 }
 
-// nap sleeps for d holding the P, then gives the nap's slot back.
-func nap(d time.Duration) {
-	Sleep(d)
-	napping.Add(-1)
-}
-
-// Sleep is clock_nanosleep for d, made raw: the calling goroutine keeps its
-// P and sysmon is not woken. A signal may end it early.
-func Sleep(d time.Duration) {
+// sleep is clock_nanosleep for d, made raw: the calling goroutine keeps
+// its P and sysmon is not woken. A signal (a stop of the world, a
+// preemption) ends it early with EINTR, which needs no handling: the
+// caller steps again sooner, and yields at its next function call.
+func sleep(d time.Duration) {
 	ts := unix.NsecToTimespec(int64(d))
 	unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
 }
 
 // runSteps runs step on p's goroutine until it stops: between steps it
-// naps for what step asks, or parks on p when step asks for no nap.
+// naps for what step asks (a slot taken by takeNap, which it gives back),
+// or parks on p when step asks for no nap.
 func runSteps(p *Poller, step func() (stop bool, nap time.Duration)) error {
+	napLimit.Store(int32(runtime.GOMAXPROCS(0)) - 1)
 	return p.Run(func() bool {
 		for {
 			stop, d := step()
+			if d > 0 {
+				if !stop {
+					sleep(d)
+				}
+				napping.Add(-1)
+			}
 			if stop || d <= 0 {
 				return stop
 			}
-			nap(d)
 		}
 	})
 }

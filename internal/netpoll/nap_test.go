@@ -1,6 +1,7 @@
 package netpoll
 
 import (
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ type gridLoop struct {
 	tfd   int
 	step  time.Duration
 	stop  atomic.Bool
+	fail  atomic.Bool // Park reports false: the loop must stop
 	steps atomic.Int64
 	naps  atomic.Int64 // Parks that did not arm the timer: the runner naps
 	most  *atomic.Int32
@@ -57,6 +59,9 @@ func (l *gridLoop) Park(at int64, timer bool) bool {
 	if n := napping.Load(); n > l.most.Load() {
 		l.most.Store(n) // racy max, enough to see a breach
 	}
+	if l.fail.Load() {
+		return false
+	}
 	if !timer {
 		l.naps.Add(1)
 		return true
@@ -75,10 +80,10 @@ func TestNapsLeaveAPFree(t *testing.T) {
 		t.Skip("naps need two Ps")
 	}
 	var most atomic.Int32
-	loops := []*gridLoop{
-		newGridLoop(t, 200*time.Microsecond, &most),
-		newGridLoop(t, 200*time.Microsecond, &most),
-		newGridLoop(t, 200*time.Microsecond, &most),
+	// More loops than Ps: every P but one would nap without the limit.
+	var loops []*gridLoop
+	for range runtime.GOMAXPROCS(0) + 1 {
+		loops = append(loops, newGridLoop(t, 200*time.Microsecond, &most))
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(loops))
@@ -121,6 +126,57 @@ func TestNapsLeaveAPFree(t *testing.T) {
 	}
 	if n := napping.Load(); n != 0 {
 		t.Errorf("%d nap slots still taken after every loop stopped", n)
+	}
+}
+
+// Nap slots come back however a napping loop stops: on its step's word, on
+// its Park's, alone or in a pair, host or guest.
+func TestNapSlotsComeBack(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("naps need two Ps")
+	}
+	var most atomic.Int32
+	for _, byPark := range []bool{false, true} {
+		stop := func(l *gridLoop) {
+			if byPark {
+				l.fail.Store(true)
+			} else {
+				l.stop.Store(true)
+			}
+		}
+		l := newGridLoop(t, 200*time.Microsecond, &most)
+		done := make(chan error, 1)
+		go func() { done <- RunAlone(l) }()
+		testwait.For(t, 20*time.Second, "the loop napping", func() bool { return l.naps.Load() > 10 })
+		stop(l)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := napping.Load(); n != 0 {
+			t.Fatalf("stopped by Park %v: %d nap slots still taken", byPark, n)
+		}
+
+		h, g := newGridLoop(t, 200*time.Microsecond, &most), newGridLoop(t, 200*time.Microsecond, &most)
+		p, err := NewPair(h, g, slog.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 2)
+		go func() { errs <- p.RunHost() }()
+		go func() { errs <- p.RunGuest() }()
+		testwait.For(t, 20*time.Second, "the pair stepping and napping", func() bool {
+			return h.naps.Load() > 10 && g.steps.Load() > 10
+		})
+		stop(g)
+		stop(h)
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := napping.Load(); n != 0 {
+			t.Fatalf("pair stopped by Park %v: %d nap slots still taken", byPark, n)
+		}
 	}
 }
 

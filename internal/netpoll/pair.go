@@ -53,8 +53,8 @@ type Loop interface {
 	// for at when timer is set. False stops the loop.
 	Park(at int64, timer bool) bool
 	// NapFor is how long the goroutine running the loop may sleep, from
-	// now until at, without watching the loop's Poller (see Sleep): zero
-	// when something else than the time may need the loop before at.
+	// now until at, without watching the loop's Poller (a nap, nap.go):
+	// zero when something else than the time may need the loop before at.
 	NapFor(at int64) time.Duration
 	// Wake makes the loop's Poller readable.
 	Wake()
@@ -203,10 +203,6 @@ func (p *Pair) hostStep() (stop bool, nap time.Duration) {
 	if p.hostMeter.add(t0, monotonic()) {
 		p.decide()
 	}
-	if stop && nap > 0 {
-		napping.Add(-1)
-		nap = 0
-	}
 	return stop, nap
 }
 
@@ -311,23 +307,14 @@ func (p *Pair) guestStep() (stop bool, nap time.Duration) {
 	at := g.Due()
 	nap = napFor(g, at)
 	if !g.Park(at, nap == 0) {
-		if nap > 0 {
-			napping.Add(-1)
-		}
 		p.guestStopped = true
-		return true, 0
+		return true, nap
 	}
 	if p.guestMeter.add(t0, monotonic()) {
 		p.guestBusy.Store(uint32(p.guestMeter.share * 1000))
 	}
-	if p.wantMerge.Load() {
-		// Back to RunGuest, which parks it for the host to run.
-		if nap > 0 {
-			napping.Add(-1)
-		}
-		return true, 0
-	}
-	return false, nap
+	// Asked to merge: back to RunGuest, which parks it for the host.
+	return p.wantMerge.Load(), nap
 }
 
 // earliest is the earlier of two Due times, negative ones meaning none.
