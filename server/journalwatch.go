@@ -4,8 +4,8 @@ import (
 	"time"
 )
 
-// journalFailed is told of every commit that failed: it counts it and
-// says why in the log, at most once a second.
+// journalFailed is told of every commit that failed (the journal's
+// OnFail): it counts it and says why in the log, at most once a second.
 func (s *Server) journalFailed(err error) {
 	n := s.journalFails.Add(1)
 	s.journalErr.Store(err.Error())

@@ -129,6 +129,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.j = j
+	// Every failed commit, whoever waits for it (a set's SHAKEs, a
+	// release's envelopes, connection events), is counted and logged.
+	j.OnFail(s.journalFailed)
 	s.rel.init(s)
 	if err := s.replay(rp); err != nil {
 		j.Close()

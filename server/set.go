@@ -90,7 +90,6 @@ func (w *set) journalDone(err error) {
 		w.failMu.Lock()
 		w.failed = append(w.failed, w.committed.Load()+1)
 		w.failMu.Unlock()
-		w.srv.journalFailed(err)
 	}
 	w.committed.Add(1)
 	w.loop.wake()

@@ -33,6 +33,7 @@ type Journal struct {
 	off int64      // wmu: end of the last committed record
 
 	healthy atomic.Bool
+	onFail  atomic.Pointer[func(error)]
 
 	mu      sync.Mutex // guards the fields below
 	buf     []byte     // encoded records not yet written
@@ -181,6 +182,7 @@ func (j *Journal) commitLoop() {
 			j.mu.Unlock()
 
 			err := j.commit(buf)
+			j.failed(err)
 			for _, w := range waiters {
 				w(err)
 			}
@@ -226,6 +228,19 @@ func (j *Journal) cutBack() error {
 		return err
 	}
 	return j.f.Sync()
+}
+
+// OnFail makes f run once for every commit that cannot be written, on the
+// committer's goroutine before the commit's waiters hear of it, whoever
+// they are: a commit of records whose waiters ignore errors fails all the
+// same. f must not block.
+func (j *Journal) OnFail(f func(error)) { j.onFail.Store(&f) }
+
+// failed tells OnFail's function of a commit's error, if any.
+func (j *Journal) failed(err error) {
+	if f := j.onFail.Load(); err != nil && f != nil {
+		(*f)(err)
+	}
 }
 
 // Healthy reports whether the last commit (or Probe) succeeded. While it
@@ -294,6 +309,7 @@ func (j *Journal) Close() error {
 	var err error
 	if len(buf) > 0 {
 		err = j.commit(buf)
+		j.failed(err)
 	}
 	for _, w := range waiters {
 		w(err)

@@ -158,6 +158,46 @@ func TestJournalClosed(t *testing.T) {
 	}
 }
 
+// A commit that cannot be written reaches OnFail once, even when its only
+// waiter ignores errors (as the server's connection events do), and the
+// journal reports itself failing.
+func TestJournalOnFailSeesEveryFailedCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "l")
+	j, _, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var fails []error
+	var mu sync.Mutex
+	j.OnFail(func(err error) { mu.Lock(); fails = append(fails, err); mu.Unlock() })
+	if err := j.Append(Record{Ev: EvIssue, Env: 1, Amount: 5, T: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// The file, as the committer sees it, can no longer be written.
+	ro, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.wmu.Lock()
+	rw := j.f
+	j.f = ro
+	j.wmu.Unlock()
+	defer rw.Close()
+
+	told := make(chan struct{})
+	j.AppendAsync(func(error) { close(told) }, Record{Ev: EvIssue, Env: 2, Amount: 5, T: 2})
+	<-told
+	mu.Lock()
+	defer mu.Unlock()
+	if len(fails) != 1 || fails[0] == nil {
+		t.Fatalf("OnFail was told %v, want the one failed commit", fails)
+	}
+	if j.Healthy() {
+		t.Error("healthy after a failed commit")
+	}
+}
+
 func FuzzRead(f *testing.F) {
 	f.Add([]byte(`{"ev":"issue","env":1,"amount":5,"t":1}` + "\n"))
 	f.Add([]byte(`{"ev":"grant","env":1,"uid":4,"amount":5,"t":2}` + "\n" + `{"ev":"gr`))
