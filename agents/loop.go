@@ -314,11 +314,21 @@ func (l *loop) park(d int64, timer bool) bool {
 			l.arm(d)
 		}
 	}
-	if err := l.setSockWake(d < 0 || l.e.cfg.WakeGrid <= 0 || d-l.now() > int64(l.e.cfg.WakeGrid)); err != nil {
+	_, soon := l.withinStep(d)
+	if err := l.setSockWake(!soon); err != nil {
 		l.e.log.Error("epoll ctl failed; loop stops", "loop", l.id, "err", err)
 		return false
 	}
 	return true
+}
+
+// withinStep says whether d is at most one grid step away (left: how far),
+// when the loop's own wake-up, by its timer or a nap, comes soon enough
+// for the answers that arrive meanwhile: its sockets need not wake it.
+func (l *loop) withinStep(d int64) (left int64, soon bool) {
+	g := int64(l.e.cfg.WakeGrid)
+	left = d - l.now()
+	return left, d >= 0 && g > 0 && left <= g
 }
 
 // setSockWake makes the sockets' set, a member of the set the loop parks

@@ -18,9 +18,8 @@ func (l *loop) Wake()                          { l.wake() }
 // NapFor: due within a grid step, the loop parks with its sockets muted
 // (park) and waits for nothing but the time.
 func (l *loop) NapFor(at int64) time.Duration {
-	g := int64(l.e.cfg.WakeGrid)
-	if d := at - l.now(); g > 0 && d > 0 && d <= g {
-		return time.Duration(d)
+	if left, soon := l.withinStep(at); soon && left > 0 {
+		return time.Duration(left)
 	}
 	return 0
 }

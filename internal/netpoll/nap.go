@@ -73,14 +73,15 @@ func runSteps(p *Poller, step func() (stop bool, nap time.Duration)) error {
 	return p.Run(func() bool {
 		for {
 			stop, d := step()
-			if d > 0 {
-				if !stop {
-					sleep(d)
-				}
-				napping.Add(-1)
-			}
-			if stop || d <= 0 {
+			if d <= 0 {
 				return stop
+			}
+			if !stop {
+				sleep(d)
+			}
+			napping.Add(-1)
+			if stop {
+				return true
 			}
 		}
 	})
