@@ -4,7 +4,7 @@
 # seconds), and the ones that measure a child process start and stop it
 # themselves.
 #
-#   scripts/bench.sh [quick|paced|all] [-o FILE]
+#   scripts/bench.sh [quick|paced|all] [--reps N] [-o FILE]
 #   scripts/bench.sh system [--rates 10000,20000,40000,60000,100000] [--seconds 20]
 #                           [--users 18000] [--agents 2] [-o FILE]
 #
@@ -19,6 +19,13 @@
 #                  doing one recv and one send per SHAKE at the same pacing):
 #                  CPU-seconds per 10,000 SHAKEs and context switches per
 #                  SHAKE of server and client, p99 (BenchmarkPaced).
+#                  --reps N runs the whole set N times over, so that every
+#                  case is interleaved with the others, and ends with a
+#                  summary: per rate and case the medians of the N passes,
+#                  and "x floor", the median of each pass's ratio to the
+#                  floor pair of the same rate in the same pass. One pass
+#                  moves by 10-20% on a shared 2-core VM; 5 passes resolve
+#                  about 5%.
 # all:             paced, then the closed-loop figures: the server at 10,000
 #                  and 15,000 connections driven closed-loop, the agent
 #                  at 15,000 connections and 10,000 SHAKE/s, and the
@@ -51,6 +58,7 @@ rates=10000,20000,40000,60000,100000
 seconds=20
 users=18000
 agents=2
+reps=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	quick|paced|all|system) mode=$1 ;;
@@ -59,12 +67,16 @@ while [ $# -gt 0 ]; do
 	--seconds) seconds=$2; shift ;;
 	--users) users=$2; shift ;;
 	--agents) agents=$2; shift ;;
+	--reps) reps=$2; shift ;;
 	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
 	*) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
 done
 [ -n "$out" ] && exec > >(tee "$out")
+case "$reps" in
+''|*[!0-9]*|0) echo "bench.sh: --reps wants a whole number of passes, at least 1, not '$reps'" >&2; exit 2 ;;
+esac
 
 # ---- system: the whole system, paced, as real processes on loopback ----
 
@@ -328,6 +340,66 @@ if [ "$mode" = system ]; then
 	exit $?
 fi
 
+# paced_summary FILE: FILE holds "pass BenchmarkPaced-line" rows; prints
+# per rate and case the medians over the passes, and each engine case's
+# ratio to the floor pair of the same rate and pass (median over passes).
+paced_summary() {
+	awk '
+	function med(key, metric,   n, i, j, t, a) {
+		n = 0
+		for (i = 1; i <= cnt[key]; i++) if ((key, metric, i) in v) a[++n] = v[key, metric, i]
+		if (n == 0) return ""
+		for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
+		return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+	}
+	function cell(key, metric, fmt,   m, r) {
+		m = med(key, metric)
+		if (m == "") return "-"
+		r = med(key, "x " metric)
+		return sprintf(fmt, m) (r == "" ? "" : sprintf(" (%.2f)", r))
+	}
+	{
+		name = $2
+		sub(/^BenchmarkPaced\//, "", name); sub(/-[0-9]+$/, "", name)
+		if (!match(name, /qps=[0-9]+/)) next
+		rate = substr(name, RSTART + 4, RLENGTH - 4) + 0
+		c = name; sub(/.*pair=/, "", c)
+		key = rate SUBSEP c
+		if (!(key in cnt)) { keys[++nk] = key; cnt[key] = 0 }
+		k = ++cnt[key]
+		for (i = 4; i + 1 <= NF; i += 2) { v[key, $(i+1), k] = $i; pass[key, k] = $1 }
+	}
+	END {
+		for (j = 1; j <= nk; j++) {
+			key = keys[j]; split(key, p, SUBSEP)
+			for (k = 1; k <= cnt[key]; k++) {
+				if (p[2] != "floor") continue
+				flo[p[1], pass[key, k], "s"] = v[key, "server-cpu-s/10k", k]
+				flo[p[1], pass[key, k], "c"] = v[key, "client-cpu-s/10k", k]
+			}
+		}
+		for (j = 1; j <= nk; j++) {
+			key = keys[j]; split(key, p, SUBSEP)
+			if (p[2] == "floor") continue
+			for (k = 1; k <= cnt[key]; k++) {
+				f = flo[p[1], pass[key, k], "s"]; if (f > 0) v[key, "x server-cpu-s/10k", k] = v[key, "server-cpu-s/10k", k] / f
+				f = flo[p[1], pass[key, k], "c"]; if (f > 0) v[key, "x client-cpu-s/10k", k] = v[key, "client-cpu-s/10k", k] / f
+			}
+		}
+		printf "# paced summary: medians of %d pass(es); (x floor) is the median ratio to the floor pair of the same rate and pass\n", maxpass()
+		printf "%-8s %-20s %-22s %-22s %-16s %-12s %s\n", "rate", "pair", "server cpu-s/10k", "client cpu-s/10k", "ctxsw srv/cli", "p99", "sent/s"
+		for (j = 1; j <= nk; j++) {
+			key = keys[j]; split(key, p, SUBSEP)
+			p99 = med(key, "latency-p99-µs")
+			printf "%-8s %-20s %-22s %-22s %-16s %-12s %s\n", p[1], p[2], cell(key, "server-cpu-s/10k", "%.3f"), cell(key, "client-cpu-s/10k", "%.3f"),
+				sprintf("%.2f/%.2f", med(key, "server-ctxsw/shake"), med(key, "client-ctxsw/shake")),
+				(p99 == "" ? "-" : sprintf("%.1f ms", p99 / 1000)), sprintf("%.0f", med(key, "sent/s"))
+		}
+	}
+	function maxpass(   j, m) { m = 0; for (j = 1; j <= nk; j++) if (cnt[keys[j]] > m) m = cnt[keys[j]]; return m }
+	' "$1"
+}
+
 run() { # package regexp benchtime [extra]
 	echo "# go test -run '^\$' -bench '$2' -benchtime $3 $1"
 	go test -run '^$' -bench "$2" -benchtime "$3" -benchmem "$1" | grep -E '^(Benchmark|ok|FAIL)' || true
@@ -339,11 +411,19 @@ HBCTL_BIN=${HBCTL_BIN:-$PWD/bin/hbctl}
 [ -x "$HBCTL_BIN" ] || go build -o "$HBCTL_BIN" ./cli/hbctl
 export HBCTL_BIN
 echo "# paced: server and client per 10,000 SHAKEs, engine pairs beside the floor pair of the same rate"
-if [ "$mode" = quick ]; then
-	go test -run '^$' -bench 'Paced' -benchtime 1x -short ./agents | grep -E '^(Benchmark|ok|FAIL)' || true
-else
-	run ./agents 'Paced' 1x
-fi
+short=
+[ "$mode" = quick ] && short=-short
+paced=$(mktemp)
+trap 'rm -f "$paced"' EXIT
+for pass in $(seq 1 "$reps"); do
+	[ "$reps" -gt 1 ] && echo "# go test -run '^\$' -bench Paced -benchtime 1x $short ./agents (pass $pass of $reps, load $(cut -d' ' -f1-3 /proc/loadavg))"
+	go test -run '^$' -bench 'Paced' -benchtime 1x $short ./agents | grep -E '^(Benchmark|ok|FAIL)' |
+		while IFS= read -r line; do
+			echo "$line"
+			case $line in BenchmarkPaced*) echo "$pass $line" >>"$paced" ;; esac
+		done || true
+done
+paced_summary "$paced"
 [ "$mode" = paced ] && exit 0
 run ./server/wire . 1s
 run ./server/ledger . 2000x
