@@ -79,10 +79,10 @@ type loop struct {
 
 	servers  []endpoint    // the engine's, with sockaddrs of the loop's own
 	bind     unix.Sockaddr // likewise
-	conns    []conn        // owned users, sorted by uid
-	uids     []uint32      // conns[i].uid, for find
+	conns    []conn        // every uid of owned, in order
 	owned    []schedule.Range
-	up       int // conns in stUp
+	firsts   []int32 // firsts[k]: the index in conns of owned[k].Lo, for find
+	up       int     // conns in stUp
 	pc       pacer
 	dials    minHeap[uint32] // users waiting for a dial, by retryAt
 	dialWake int64           // when to look at dials again; 0 when none wait
@@ -519,22 +519,26 @@ func (l *loop) write(c *conn, f *wire.Frame) error {
 	return nil
 }
 
-// find is the index of uid in conns (a binary search, written out: it
-// runs for every fire).
+// find is the index of uid in conns. conns holds every uid of owned, in
+// order, so that is the uid's rank in the owned ranges, found by a search
+// over the ranges: a few hundred bytes for thousands of users (one range a
+// block of blockLen), where a search over the users' uids, or over the
+// conns, was a cache miss a probe, most of a fire's own cost.
 func (l *loop) find(uid uint32) (int, bool) {
-	// Over uids, not conns: a conn is hundreds of bytes, so each probe
-	// of a search over conns was a cache miss, most of a fire's own cost.
-	us := l.uids
-	i, j := 0, len(us)
-	for i < j {
+	rs := l.owned
+	i, j := 0, len(rs)
+	for i < j { // the first range that ends after uid
 		h := int(uint(i+j) >> 1)
-		if us[h] < uid {
+		if rs[h].Hi <= uid {
 			i = h + 1
 		} else {
 			j = h
 		}
 	}
-	return i, i < len(us) && us[i] == uid
+	if i == len(rs) || uid < rs[i].Lo {
+		return 0, false
+	}
+	return int(l.firsts[i]) + int(uid-rs[i].Lo), true
 }
 
 func (l *loop) openDue(now int64) {

@@ -69,8 +69,10 @@ func split(rs []schedule.Range, n int) [][]schedule.Range {
 func (l *loop) setUsers(owned []schedule.Range, now int64) {
 	old := l.conns
 	conns := make([]conn, 0, count(owned))
+	firsts := make([]int32, len(owned))
 	j := 0
-	for _, r := range owned {
+	for k, r := range owned {
+		firsts[k] = int32(len(conns))
 		for uid64 := uint64(r.Lo); uid64 < uint64(r.Hi); uid64++ {
 			uid := uint32(uid64)
 			for j < len(old) && old[j].uid < uid {
@@ -90,11 +92,7 @@ func (l *loop) setUsers(owned []schedule.Range, now int64) {
 		l.drop(j, now)
 	}
 	l.conns = conns
-	l.uids = make([]uint32, len(conns))
-	for i := range conns {
-		l.uids[i] = conns[i].uid
-	}
-	l.owned = owned
+	l.owned, l.firsts = owned, firsts
 	l.cgen++
 	l.requeueExpiries()
 	l.dials.Clear()
@@ -149,8 +147,7 @@ func (l *loop) disconnect(now int64) {
 		l.drop(i, now)
 	}
 	l.conns = nil
-	l.uids = nil
-	l.owned = nil
+	l.owned, l.firsts = nil, nil
 	l.cgen++
 	l.expiries.clear()
 	l.lastAt = 0
