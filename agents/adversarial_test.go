@@ -251,3 +251,50 @@ func TestOpenLostWithItsConnectionIsSentAgain(t *testing.T) {
 		t.Errorf("OPENs sent %d, want 3 (one lost, one again, one for the next envelope)", u.OpenSent)
 	}
 }
+
+// A server that writes more than one read holds and hangs up in the same
+// breath: every frame is read (a read that fills the buffer is read
+// again, as the edge-triggered socket is not reported again), and the
+// hang-up behind them is seen without a SHAKE failing on it.
+func TestFloodThenHangUp(t *testing.T) {
+	addr, accept := scripted(t)
+	e := newEngine(t, Config{Name: "flood", Servers: []string{addr}, Loops: 1})
+	if err := e.Connect([]schedule.Range{{Lo: 7, Hi: 8}}); err != nil {
+		t.Fatal(err)
+	}
+	c := accept()
+	c.expect(wire.CmdLogin)
+	c.send(wire.LoginResp(0, 7, wire.LoginOK))
+	waitFor(t, 5*time.Second, "login", func() bool { return e.Status().Established == 1 })
+
+	var b []byte
+	n := 0
+	for len(b) < 3*readBufLen {
+		f := wire.Envelope(0, uint32(0x200000+n), 300, []uint32{1, 2, 3}) // not for uid 7
+		b = wire.Append(b, &f)
+		n++
+	}
+	go func() {
+		c.c.Write(b)
+		c.c.Close()
+	}()
+	waitFor(t, 10*time.Second, "every frame read", func() bool { return e.Status().Totals.Notified == uint64(n) })
+	c2 := accept() // the hang-up seen: the user is dialed again
+	c2.expect(wire.CmdLogin)
+	if tot := e.Status().Totals; tot.NotNamed != uint64(n) || tot.ConnClosed != 1 || tot.ProtocolErrors != 0 {
+		t.Errorf("totals %+v: want %d frames not naming the user, one close, no protocol error", tot, n)
+	}
+
+	// A frame and the hang-up close behind it, most often reported as one
+	// event: the end of the stream is read after the frame.
+	c2.send(wire.LoginResp(0, 7, wire.LoginOK))
+	waitFor(t, 5*time.Second, "the second login", func() bool { return e.Status().Established == 1 })
+	f := wire.Envelope(0, 0x300000, 300, []uint32{1})
+	c2.c.Write(wire.Append(nil, &f))
+	c2.c.Close()
+	c3 := accept()
+	c3.expect(wire.CmdLogin)
+	if tot := e.Status().Totals; tot.NotNamed != uint64(n)+1 || tot.ConnClosed != 2 {
+		t.Errorf("totals %+v: want %d frames not naming the user, two closes", tot, n+1)
+	}
+}

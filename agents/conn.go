@@ -101,14 +101,15 @@ func (l *loop) onEvent(ev unix.EpollEvent, now, off int64) {
 		l.connected(i, now, ev.Events)
 		return
 	}
-	l.read(i, now, off)
+	l.read(i, now, off, ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
 }
 
 // read reads what the socket holds into the loop's shared buffer, behind
 // the connection's partial frame, and handles every whole frame as of the
 // time the kernel received the data (read may come up to a wake grid step
-// later).
-func (l *loop) read(i int, now, off int64) {
+// later). hup: the peer hung up, or the socket failed; the read that finds
+// it is queued once the data before it are read.
+func (l *loop) read(i int, now, off int64, hup bool) {
 	c := &l.conns[i]
 	k := copy(l.rbuf, c.rbuf[:c.rn])
 	n, rx, err := rawRecv(int(c.fd), l.rbuf[k:], l.oob[:])
@@ -123,8 +124,10 @@ func (l *loop) read(i int, now, off int64) {
 		l.closeConn(i, now, why)
 		return
 	}
-	if k+n == len(l.rbuf) {
-		l.more = true // level-triggered: the rest is reported again
+	if k+n == len(l.rbuf) || hup {
+		// Edge-triggered: what is left will not be reported again.
+		l.again = append(l.again, readAgain{idx: int32(i), gen: c.gen, hup: hup})
+		l.more = true
 	}
 	if rx != 0 {
 		// Clamped: a clock stepped between the two readings must not

@@ -129,7 +129,7 @@ func (l *loop) dial(i int, now int64) {
 	c.state = stConnecting
 	c.since = now
 	l.connecting++
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: int32(i), Pad: int32(c.gen)}
+	ev := unix.EpollEvent{Events: connEvents | unix.EPOLLOUT, Fd: int32(i), Pad: int32(c.gen)}
 	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		l.closeConn(i, now, whyFailed)
 	}
@@ -183,7 +183,7 @@ func (l *loop) connected(i int, now int64, events uint32) {
 		l.closeConn(i, now, whyFailed)
 		return
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i), Pad: int32(c.gen)}
+	ev := unix.EpollEvent{Events: connEvents, Fd: int32(i), Pad: int32(c.gen)}
 	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, int(c.fd), &ev); err != nil {
 		l.closeConn(i, now, whyFailed)
 		return

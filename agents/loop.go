@@ -28,6 +28,13 @@ const (
 	readBufLen = 64 << 10
 )
 
+// connEvents are a connection's epoll events. Edge-triggered: a socket is
+// reported once per arrival, where level-triggered it was polled again at
+// the next wait to learn it was drained (tcp_poll twice per answer). What
+// a read leaves behind, a full buffer or a hang-up not yet read, is read
+// again from loop.again.
+const connEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+
 var (
 	errBlocked    = errors.New("socket send buffer full")
 	errShortWrite = errors.New("short write")
@@ -41,6 +48,14 @@ const (
 	whyProtocol        // a bad frame
 	whyDropped         // the user is no longer held: no reconnect
 )
+
+// readAgain is a conn to read again (loop.again), with its generation, so
+// that a connection closed and reopened since is not.
+type readAgain struct {
+	idx int32
+	gen uint32
+	hup bool
+}
 
 // ack is a counter update that waits for its journal record to be durable.
 type ack struct {
@@ -70,7 +85,11 @@ type loop struct {
 	quit     bool  // set by a command; the loop exits after the iteration
 	armed    int64 // when the timer is set to expire; in the past once it has
 	due      int64 // when step wants to run next (on the grid), once it parks
-	more     bool  // a read filled the buffer: the socket may hold more
+	more     bool  // a read left something behind (again): step once more
+	// again lists the sockets to read again, which their edge-triggered
+	// events will not report again: a read that filled the buffer, or
+	// that came with a hang-up (the end of the stream is still to read).
+	again, againNext []readAgain
 	// sockWake: readable sockets wake the loop. Off while the timer will
 	// wake it within a grid step anyway: reads then wait for that wake-up
 	// and answers are timed by the kernel's receive timestamps.
@@ -270,11 +289,18 @@ func (l *loop) step() (stop bool) {
 		}
 		now := l.now()
 		l.more = false
-		if n > 0 {
+		again := l.again
+		l.again, l.againNext = l.againNext[:0], again
+		if n > 0 || len(again) > 0 {
 			// Receive timestamps are on the local wall clock.
 			off := now - time.Now().UnixNano()
 			for _, ev := range l.events[:n] {
 				l.onEvent(ev, now, off)
+			}
+			for _, a := range again {
+				if c := &l.conns[a.idx]; c.fd >= 0 && c.gen == a.gen {
+					l.read(int(a.idx), now, off, a.hup)
+				}
 			}
 			now = l.now()
 		}

@@ -93,6 +93,8 @@ func (l *loop) setUsers(owned []schedule.Range, now int64) {
 	}
 	l.conns = conns
 	l.owned, l.firsts = owned, firsts
+	// Re-pointing a socket below reports it again if it is readable.
+	l.again = l.again[:0]
 	l.cgen++
 	l.requeueExpiries()
 	l.dials.Clear()
@@ -104,7 +106,7 @@ func (l *loop) setUsers(owned []schedule.Range, now int64) {
 			l.queueDial(i, max(c.retryAt, now))
 		case c.fd >= 0:
 			// Its index changed: re-point its epoll registration.
-			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i), Pad: int32(c.gen)}
+			ev := unix.EpollEvent{Events: connEvents, Fd: int32(i), Pad: int32(c.gen)}
 			if c.state == stConnecting {
 				ev.Events |= unix.EPOLLOUT
 			}
@@ -148,6 +150,7 @@ func (l *loop) disconnect(now int64) {
 	}
 	l.conns = nil
 	l.owned, l.firsts = nil, nil
+	l.again = l.again[:0]
 	l.cgen++
 	l.expiries.clear()
 	l.lastAt = 0
