@@ -114,7 +114,13 @@ func (l *loop) read(i int, now, off int64, hup bool) {
 	k := copy(l.rbuf, c.rbuf[:c.rn])
 	n, rx, err := rawRecv(int(c.fd), l.rbuf[k:], l.oob[:])
 	switch {
-	case err == unix.EAGAIN || err == unix.EINTR:
+	case err == unix.EAGAIN:
+		return
+	case err == unix.EINTR:
+		// Not seen on a non-blocking socket, but no edge would come back
+		// for what it left.
+		l.again = append(l.again, readAgain{idx: int32(i), gen: c.gen, hup: hup})
+		l.more = true
 		return
 	case err != nil || n == 0:
 		why := whyClosed
