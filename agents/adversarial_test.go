@@ -39,6 +39,19 @@ func (r rawConn) expect(cmd wire.Cmd) wire.Frame {
 	return f
 }
 
+// loggedIn accepts the agent's connection for uid, answers its LOGIN and
+// waits until e counts it established.
+func loggedIn(t testing.TB, e *Engine, accept func() rawConn, uid uint32) rawConn {
+	t.Helper()
+	c := accept()
+	if f := c.expect(wire.CmdLogin); f.UID() != uid {
+		t.Fatalf("LOGIN uid %d, want %d", f.UID(), uid)
+	}
+	c.send(wire.LoginResp(0, uid, wire.LoginOK))
+	waitFor(t, 5*time.Second, "login", func() bool { return e.Status().Established == 1 })
+	return c
+}
+
 // scripted listens on 127.0.0.1:0 and hands out accepted connections.
 func scripted(t testing.TB) (string, func() rawConn) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -79,12 +92,7 @@ func TestAdversarialServer(t *testing.T) {
 	if err := e.Connect([]schedule.Range{{Lo: 7, Hi: 8}}); err != nil {
 		t.Fatal(err)
 	}
-	c := accept()
-	if f := c.expect(wire.CmdLogin); f.UID() != 7 {
-		t.Fatalf("LOGIN uid %d, want 7", f.UID())
-	}
-	c.send(wire.LoginResp(0, 7, wire.LoginOK))
-	waitFor(t, 5*time.Second, "login", func() bool { return e.Status().Established == 1 })
+	c := loggedIn(t, e, accept, 7)
 
 	c.send(wire.Envelope(0, 0x200001, 300, []uint32{1, 2, 3})) // not for uid 7
 	c.send(wire.ShakeResp(0, 7, wire.ResultGot, 0x100001, 50)) // answers nothing
@@ -178,10 +186,7 @@ func TestPendingTimeoutAndOverload(t *testing.T) {
 	if err := e.Connect([]schedule.Range{{Lo: 0, Hi: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	c := accept()
-	c.expect(wire.CmdLogin)
-	c.send(wire.LoginResp(0, 0, wire.LoginOK))
-	waitFor(t, 5*time.Second, "login", func() bool { return e.Status().Established == 1 })
+	c := loggedIn(t, e, accept, 0)
 
 	plan, err := schedule.NewPlan(1, []schedule.Range{{Lo: 0, Hi: 1}}, time.Now(), 20)
 	if err != nil {
@@ -262,10 +267,7 @@ func TestFloodThenHangUp(t *testing.T) {
 	if err := e.Connect([]schedule.Range{{Lo: 7, Hi: 8}}); err != nil {
 		t.Fatal(err)
 	}
-	c := accept()
-	c.expect(wire.CmdLogin)
-	c.send(wire.LoginResp(0, 7, wire.LoginOK))
-	waitFor(t, 5*time.Second, "login", func() bool { return e.Status().Established == 1 })
+	c := loggedIn(t, e, accept, 7)
 
 	var b []byte
 	n := 0
@@ -279,16 +281,13 @@ func TestFloodThenHangUp(t *testing.T) {
 		c.c.Close()
 	}()
 	waitFor(t, 10*time.Second, "every frame read", func() bool { return e.Status().Totals.Notified == uint64(n) })
-	c2 := accept() // the hang-up seen: the user is dialed again
-	c2.expect(wire.CmdLogin)
+	c2 := loggedIn(t, e, accept, 7) // the hang-up seen: the user is dialed again
 	if tot := e.Status().Totals; tot.NotNamed != uint64(n) || tot.ConnClosed != 1 || tot.ProtocolErrors != 0 {
 		t.Errorf("totals %+v: want %d frames not naming the user, one close, no protocol error", tot, n)
 	}
 
 	// A frame and the hang-up close behind it, most often reported as one
 	// event: the end of the stream is read after the frame.
-	c2.send(wire.LoginResp(0, 7, wire.LoginOK))
-	waitFor(t, 5*time.Second, "the second login", func() bool { return e.Status().Established == 1 })
 	f := wire.Envelope(0, 0x300000, 300, []uint32{1})
 	c2.c.Write(wire.Append(nil, &f))
 	c2.c.Close()

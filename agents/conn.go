@@ -119,8 +119,7 @@ func (l *loop) read(i int, now, off int64, hup bool) {
 	case err == unix.EINTR:
 		// Not seen on a non-blocking socket, but no edge would come back
 		// for what it left.
-		l.again = append(l.again, readAgain{idx: int32(i), gen: c.gen, hup: hup})
-		l.more = true
+		l.readLater(i, hup)
 		return
 	case err != nil || n == 0:
 		why := whyClosed
@@ -131,9 +130,7 @@ func (l *loop) read(i int, now, off int64, hup bool) {
 		return
 	}
 	if k+n == len(l.rbuf) || hup {
-		// Edge-triggered: what is left will not be reported again.
-		l.again = append(l.again, readAgain{idx: int32(i), gen: c.gen, hup: hup})
-		l.more = true
+		l.readLater(i, hup) // edge-triggered: what is left is not reported again
 	}
 	if rx != 0 {
 		// Clamped: a clock stepped between the two readings must not
@@ -160,6 +157,12 @@ func (l *loop) read(i int, now, off int64, hup bool) {
 		}
 	}
 	c.rn = uint8(copy(c.rbuf[:], b))
+}
+
+// readLater queues conn i to be read again on the loop's next pass.
+func (l *loop) readLater(i int, hup bool) {
+	l.again = append(l.again, readAgain{idx: int32(i), gen: l.conns[i].gen, hup: hup})
+	l.more = true
 }
 
 // frame handles one frame from the server on conn i.

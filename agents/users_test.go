@@ -1,6 +1,8 @@
 package agents
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -36,12 +38,13 @@ func TestFindIsTheRankInOwned(t *testing.T) {
 			}
 		}
 		found := 0
+		var wrong []string // found on the loops' goroutines, reported on this one
 		for _, l := range e.loops {
 			l.call(func() {
 				for _, uid := range probes {
 					i, ok := l.find(uid)
 					if ok && (i >= len(l.conns) || l.conns[i].uid != uid) {
-						t.Fatalf("set %v: find(%d) = %d, which holds another user", set, uid, i)
+						wrong = append(wrong, fmt.Sprintf("find(%d) = %d, which holds another user", uid, i))
 					}
 					if ok {
 						found++
@@ -49,11 +52,14 @@ func TestFindIsTheRankInOwned(t *testing.T) {
 					}
 					for k := range l.conns {
 						if l.conns[k].uid == uid {
-							t.Fatalf("set %v: find(%d) misses conn %d of loop %d", set, uid, k, l.id)
+							wrong = append(wrong, fmt.Sprintf("find(%d) misses conn %d of loop %d", uid, k, l.id))
 						}
 					}
 				}
 			})
+		}
+		if len(wrong) > 0 {
+			t.Fatalf("set %v: %s", set, strings.Join(wrong, "; "))
 		}
 		want := 0
 		for _, uid := range probes {
