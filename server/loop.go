@@ -94,8 +94,7 @@ type loop struct {
 	// sockWake says whether readiness of ep wakes the loop; off while the
 	// loop waits for its next grid step.
 	sockWake bool
-	lastRead int64  // when an iteration last read requests (l.now's scale)
-	warm     uint32 // what warm loaded, kept so that the loads are not dropped
+	lastRead int64 // when an iteration last read requests (l.now's scale)
 	pevents  []unix.EpollEvent
 
 	// pair runs two loops on one goroutine while that has time to spare;
@@ -260,7 +259,6 @@ func (l *loop) step() (stop bool) {
 		if len(l.again) > 0 {
 			l.readAgain()
 		}
-		l.warm = warmEvents(l.conns, l.events[:n])
 		for _, ev := range l.events[:n] {
 			if ev.Fd < 0 {
 				if l.onTag(ev.Fd) {
@@ -524,32 +522,4 @@ func (l *loop) stop() {
 			l.closeConn(c)
 		}
 	}
-}
-
-// warmEvents loads, for every event of a batch, the cache lines handling
-// it will touch first: the fd's slot, the connection's two first lines and
-// its user's counters. Handled in turn, each event would wait for its own
-// misses, every one of them evicted by the system calls of the events
-// before it; loaded here, independent of one another, the misses of a
-// batch overlap. It returns a sum of what it read, for the caller to keep.
-func warmEvents(conns []*conn, evs []unix.EpollEvent) uint32 {
-	var sum uint32
-	for _, ev := range evs {
-		if fd := int(ev.Fd); fd >= 0 && fd < len(conns) {
-			if c := conns[fd]; c != nil {
-				sum += c.id + uint32(c.rn)
-			}
-		}
-	}
-	for _, ev := range evs {
-		if fd := int(ev.Fd); fd >= 0 && fd < len(conns) {
-			if c := conns[fd]; c != nil && c.set != nil && c.set.users.dense != nil {
-				t := &c.set.users
-				if i := c.uid/t.sets - t.base; int(i) < len(t.dense) {
-					sum += t.dense[i].shake.Load()
-				}
-			}
-		}
-	}
-	return sum
 }

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/hbctl/hbctl/server/wire"
 )
 
@@ -170,33 +168,4 @@ func TestPeerShutdownAfterRequests(t *testing.T) {
 		c.expectClosed()
 	}
 	waitFor(t, 5*time.Second, "no connections", func() bool { return s.Stats().Connections == 0 })
-}
-
-// TestWarmEventsReadsOnlyWhatHandlingWould: warmEvents reads ahead for a
-// batch holding every kind of event a step meets, and must not fault on
-// any: tags (negative fds), fds past the table or without a connection,
-// connections not logged in, users outside the dense table or in a sparse
-// one. What it sums is the connections' ids and the counters of the users
-// it could place, nothing else.
-func TestWarmEventsReadsOnlyWhatHandlingWould(t *testing.T) {
-	dense, sparse := &set{}, &set{}
-	dense.users.init(UIDRange{Lo: 100, Hi: 199, Set: true}, 0, 4)
-	sparse.users.init(UIDRange{}, 0, 4)
-	dense.users.row(&dense.mu, 120).shake.Store(7)
-	conns := make([]*conn, 8)
-	conns[3] = &conn{id: 10, uid: 120, set: dense}  // placed: 10 + 7
-	conns[4] = &conn{id: 20, uid: 40, set: dense}   // below the table
-	conns[5] = &conn{id: 30, uid: 4000, set: dense} // above it
-	conns[6] = &conn{id: 40, uid: 120, set: sparse} // a map: not read
-	conns[7] = &conn{id: 50, rn: 2}                 // not logged in
-	var evs []unix.EpollEvent
-	for _, fd := range []int32{-1, -3, 0, 2, 3, 4, 5, 6, 7, 8, 1 << 30} {
-		evs = append(evs, unix.EpollEvent{Fd: fd})
-	}
-	if got, want := warmEvents(conns, evs), uint32(10+7+20+30+40+50+2); got != want {
-		t.Fatalf("warmEvents = %d, want %d", got, want)
-	}
-	if got := warmEvents(conns, nil); got != 0 {
-		t.Fatalf("warmEvents of no events = %d, want 0", got)
-	}
 }
