@@ -39,8 +39,8 @@ const floorChildMode = "floor"
 // the engine's do, so that consecutive SHAKEs are far apart in uid and fd.
 // Fired in uid order instead they would share cache lines no real load
 // shares (the file table, neighbouring sockets and connections, on both
-// sides) and the floor would be cheaper than the same SHAKEs can be: 11%
-// for the client, 4% for the server at 10k/s. BENCH_FLOOR_ORDER=uid in the
+// sides) and the floor would be cheaper than the same SHAKEs can be: 11-14%
+// for the client, 4-6% for the server at 10k/s. BENCH_FLOOR_ORDER=uid in the
 // environment fires them in uid order, to measure that.
 //
 // grid=1s fires a second's SHAKEs in one burst, once a second, as the
@@ -118,10 +118,10 @@ func floorChild() int {
 	}
 	// order[k] is the user of the k-th fire of a cycle: the user whose plan
 	// slot is k.
+	plan := schedule.Plan{Users: []schedule.Range{{Lo: 0, Hi: uint32(users)}}, Stride: schedule.GoldenStride(int64(users))}
 	order := make([]int, users)
-	stride := schedule.GoldenStride(int64(users))
 	for i := range users {
-		order[uint64(i)*stride%uint64(users)] = i
+		order[plan.Slot(int64(i))] = i
 	}
 	if os.Getenv("BENCH_FLOOR_ORDER") == "uid" {
 		for i := range order {
